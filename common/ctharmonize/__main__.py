@@ -1,0 +1,5 @@
+import sys
+
+from ctharmonize.cli import main
+
+sys.exit(main())

@@ -1,0 +1,111 @@
+"""Exception hierarchy for ctharmonize.
+
+Every error a user can trigger with bad input derives from :class:`CTHarmonizeError` and
+renders as one line: ``<path>: <problem>``. The CLI prints that line and exits with status 2
+instead of showing a traceback from deep inside a library.
+"""
+
+from __future__ import annotations
+
+import os
+
+__all__ = [
+    "CTHarmonizeError",
+    "InputError",
+    "NotDicomError",
+    "ModalityError",
+    "MultipleSeriesError",
+    "SliceSpacingError",
+    "GantryTiltError",
+    "MissingPixelDataError",
+    "CorruptFileError",
+    "EmptyInputError",
+    "NonFiniteError",
+    "DimensionError",
+    "UnsupportedFormatError",
+    "DatalistError",
+    "UnknownDomainError",
+    "OutputExistsError",
+    "ConfigError",
+    "WeightsError",
+]
+
+
+class CTHarmonizeError(Exception):
+    """Base class. ``str(err)`` is a single line ``"<path>: <problem>"``."""
+
+    def __init__(self, path: str | os.PathLike | None, problem: str):
+        self.path = None if path is None else os.fspath(path)
+        self.problem = " ".join(str(problem).split())  # force one line
+        super().__init__(self.path, self.problem)
+
+    def __str__(self) -> str:
+        return self.problem if self.path is None else f"{self.path}: {self.problem}"
+
+
+class InputError(CTHarmonizeError):
+    """An input file or folder cannot be used."""
+
+
+class NotDicomError(InputError):
+    """The file is not a DICOM file (no preamble/DICM marker and not parseable)."""
+
+
+class ModalityError(InputError):
+    """The DICOM series is not CT."""
+
+
+class MultipleSeriesError(InputError):
+    """A folder holds more than one series; the message lists the SeriesInstanceUIDs."""
+
+
+class SliceSpacingError(InputError):
+    """Slice positions are not evenly spaced within tolerance (missing or duplicated slices)."""
+
+
+class GantryTiltError(InputError):
+    """The series was acquired with gantry tilt (non-orthogonal slice stack)."""
+
+
+class MissingPixelDataError(InputError):
+    """A DICOM file has no Pixel Data element."""
+
+
+class CorruptFileError(InputError):
+    """A file is truncated or cannot be decoded."""
+
+
+class EmptyInputError(InputError):
+    """A folder holds no readable files."""
+
+
+class NonFiniteError(InputError):
+    """An image holds NaN or infinite values."""
+
+
+class DimensionError(InputError):
+    """The image has the wrong number of dimensions (e.g. 2-D where a volume is expected)."""
+
+
+class UnsupportedFormatError(InputError):
+    """The path's format is not one ctharmonize reads or writes."""
+
+
+class DatalistError(InputError):
+    """A datalist JSON file does not satisfy the shipped schema."""
+
+
+class UnknownDomainError(CTHarmonizeError):
+    """A (manufacturer, kernel) pair or a domain name is not in the registry."""
+
+
+class OutputExistsError(CTHarmonizeError):
+    """The output path exists and overwriting was not requested."""
+
+
+class ConfigError(CTHarmonizeError):
+    """A configuration file or argument is invalid."""
+
+
+class WeightsError(CTHarmonizeError):
+    """A weights file is missing, unreadable or does not match the network."""
