@@ -1,6 +1,36 @@
 """CT volume I/O: DICOM series and NIfTI to :class:`Volume` (HU) and back."""
 
 from ctharmonize.io.atomic import atomic_path, check_writable
+from ctharmonize.io.dicom_header import header_summary
+from ctharmonize.io.dicom_reader import read_dicom
+from ctharmonize.io.dicom_writer import write_dicom
+from ctharmonize.io.fov import (
+    AIR_HU,
+    PADDING_VALUES_HU,
+    circular_fov_mask,
+    detect_padding_mask,
+    fov_mask_from_padding,
+)
+from ctharmonize.io.nifti import read_nifti, write_nifti
+from ctharmonize.io.read import read_volume
 from ctharmonize.io.volume import HeaderSummary, Volume
+from ctharmonize.io.write import write_volume
 
-__all__ = ["HeaderSummary", "Volume", "atomic_path", "check_writable"]
+__all__ = [
+    "AIR_HU",
+    "PADDING_VALUES_HU",
+    "HeaderSummary",
+    "Volume",
+    "atomic_path",
+    "check_writable",
+    "circular_fov_mask",
+    "detect_padding_mask",
+    "fov_mask_from_padding",
+    "header_summary",
+    "read_dicom",
+    "read_nifti",
+    "read_volume",
+    "write_dicom",
+    "write_nifti",
+    "write_volume",
+]

@@ -1,0 +1,17 @@
+"""Datalists: JSON files listing CT volumes with kernel, vendor, subject, split and masks."""
+
+from ctharmonize.data.datalist import (
+    DATALIST_SCHEMA_FILE,
+    KNOWN_KEYS,
+    PATH_KEYS,
+    SPLITS,
+    filter_datalist,
+    load_datalist,
+    save_datalist,
+    validate_datalist_document,
+)
+
+__all__ = [
+    "DATALIST_SCHEMA_FILE", "KNOWN_KEYS", "PATH_KEYS", "SPLITS",
+    "filter_datalist", "load_datalist", "save_datalist", "validate_datalist_document",
+]

@@ -1,0 +1,149 @@
+"""Kernel-domain registry: (Manufacturer, ConvolutionKernel) header values -> domain name.
+
+Matching rules:
+
+* Manufacturer: case-insensitive *substring* match against each vendor's key list
+  (``"Siemens Healthineers"`` contains ``"SIEMENS"``). A missing/empty manufacturer matches
+  every vendor, and the kernel must then identify a single domain.
+* ConvolutionKernel: case-insensitive *exact* match (surrounding whitespace ignored) against a
+  domain's aliases. The tag may be multi-valued (``["FC51", "AIDR 3D"]``); values are tried
+  in order and the first that matches wins.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+
+from ctharmonize.data.documents import check_document, load_document
+from ctharmonize.domains.domain_info import DomainInfo
+from ctharmonize.errors import ConfigError, UnknownDomainError
+from ctharmonize.io.volume import HeaderSummary
+
+__all__ = ["DomainRegistry", "default_registry", "DEFAULT_DOMAINS_FILE", "DOMAINS_SCHEMA_FILE"]
+
+_HERE = Path(__file__).resolve().parent
+DEFAULT_DOMAINS_FILE = _HERE / "default_domains.json"
+DOMAINS_SCHEMA_FILE = _HERE / "domains.schema.json"
+
+
+def _norm(text: str) -> str:
+    return " ".join(str(text).split()).casefold()
+
+
+class DomainRegistry(Mapping[str, DomainInfo]):
+    """Ordered mapping ``name -> DomainInfo`` plus header resolution.
+
+    Args:
+        domains: the domains, in registry order (this order defines domain indices).
+        vendors: vendor key -> Manufacturer substrings.
+        source: the file the registry was read from (named in error messages), or None.
+    """
+
+    def __init__(self, domains: Sequence[DomainInfo], vendors: Mapping[str, Sequence[str]],
+                 source: str | os.PathLike | None = None):
+        self.source = None if source is None else os.fspath(source)
+        self.vendors = {key: tuple(values) for key, values in vendors.items()}
+        self._domains: dict[str, DomainInfo] = {}
+        self._by_kernel: dict[str, list[DomainInfo]] = {}
+        for info in domains:
+            if info.name in self._domains:
+                raise ConfigError(self.source, f"domain {info.name!r} defined twice")
+            if info.vendor not in self.vendors:
+                raise ConfigError(self.source, f"domain {info.name!r}: vendor {info.vendor!r} is not in 'vendors'")
+            for alias in info.kernels:
+                clash = [d.name for d in self._by_kernel.get(_norm(alias), []) if d.vendor == info.vendor]
+                if clash:
+                    raise ConfigError(self.source, f"kernel {alias!r} of vendor {info.vendor!r} is listed by "
+                                                   f"both {clash[0]!r} and {info.name!r}")
+                self._by_kernel.setdefault(_norm(alias), []).append(info)
+            self._domains[info.name] = info
+
+    # --- construction -------------------------------------------------------------------
+    @classmethod
+    def from_dict(cls, doc: dict, source: str | os.PathLike | None = None) -> DomainRegistry:
+        """Build from a document of the form of ``default_domains.json`` (validated by its schema)."""
+        check_document(doc, DOMAINS_SCHEMA_FILE, source, ConfigError)
+        domains = [
+            DomainInfo(name=name, vendor=d["vendor"], kernels=tuple(d["kernels"]), sharpness=d["sharpness"],
+                       mtf50_lp_cm=d.get("mtf50_lp_cm"), description=d.get("description", ""))
+            for name, d in doc["domains"].items()
+        ]
+        return cls(domains, doc["vendors"], source=source)
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike) -> DomainRegistry:
+        """Read a registry from a JSON or YAML file; bad files raise :class:`ConfigError`."""
+        return cls.from_dict(load_document(path, ConfigError), source=path)
+
+    # --- mapping ------------------------------------------------------------------------
+    def __getitem__(self, name: str) -> DomainInfo:
+        return self._domains[self.validate_name(name)]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._domains)
+
+    def __len__(self) -> int:
+        return len(self._domains)
+
+    def __repr__(self) -> str:
+        return f"DomainRegistry({self.names()}, source={self.source!r})"
+
+    def names(self) -> list[str]:
+        """Domain names in registry order."""
+        return list(self._domains)
+
+    def index(self, name: str) -> int:
+        """Position of ``name`` in :meth:`names` (an integer domain label)."""
+        return self.names().index(self.validate_name(name))
+
+    def validate_name(self, name: str, path: str | os.PathLike | None = None) -> str:
+        """Return ``name`` if it is a known domain, else raise :class:`UnknownDomainError`."""
+        if not isinstance(name, str) or name not in self._domains:
+            raise UnknownDomainError(path, f"unknown domain {name!r}; known domains: {', '.join(self._domains)}")
+        return name
+
+    # --- resolution ---------------------------------------------------------------------
+    def vendor_of(self, manufacturer: str | None) -> list[str]:
+        """Vendor keys whose substrings occur in ``manufacturer`` (all vendors if it is empty)."""
+        if manufacturer is None or not _norm(manufacturer):
+            return list(self.vendors)
+        text = _norm(manufacturer)
+        return [key for key, subs in self.vendors.items() if any(_norm(s) in text for s in subs)]
+
+    def resolve(self, manufacturer: str | None, kernel: str | Sequence[str] | None,
+                path: str | os.PathLike | None = None) -> str:
+        """Domain name for a Manufacturer and a (possibly multi-valued) ConvolutionKernel.
+
+        ``path`` (the image the values come from) is only used in the error message.
+        Raises :class:`UnknownDomainError` listing the known domains when nothing matches.
+        """
+        values = [kernel] if isinstance(kernel, str) else list(kernel or ())
+        shown = "/".join(str(v) for v in values) if values else "(none)"
+        known = ", ".join(f"{d.name} ({d.vendor} {'/'.join(d.kernels)})" for d in self._domains.values())
+        vendors = self.vendor_of(manufacturer)
+        if not vendors:
+            makers = ", ".join(f"{k} ({'/'.join(v)})" for k, v in self.vendors.items())
+            raise UnknownDomainError(path, f"unknown kernel {shown!r} for manufacturer {manufacturer!r}: the "
+                                           f"manufacturer matches no vendor ({makers}); known domains: {known}")
+        for value in values:
+            matches = [d for d in self._by_kernel.get(_norm(value), []) if d.vendor in vendors]
+            if len(matches) == 1:
+                return matches[0].name
+            if len(matches) > 1:
+                raise UnknownDomainError(path, f"kernel {value!r} is ambiguous without a manufacturer: "
+                                               f"{', '.join(d.name for d in matches)}")
+        raise UnknownDomainError(path, f"unknown kernel {shown!r} for manufacturer {manufacturer!r}; "
+                                       f"known domains: {known}")
+
+    def resolve_header(self, header: HeaderSummary, path: str | os.PathLike | None = None) -> str:
+        """Domain name of a :class:`~ctharmonize.io.volume.HeaderSummary`."""
+        return self.resolve(header.manufacturer, header.convolution_kernel, path=path)
+
+
+@functools.cache
+def default_registry() -> DomainRegistry:
+    """The shipped registry (``default_domains.json``), read once."""
+    return DomainRegistry.from_file(DEFAULT_DOMAINS_FILE)

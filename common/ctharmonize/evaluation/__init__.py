@@ -1,0 +1,34 @@
+"""Cohort evaluation, plots, report and checkpoint selection."""
+
+from ctharmonize.evaluation.checkpoint_selection import (
+    EmphysemaCheckpointSelector,
+    ValidationSet,
+    metric_name,
+    select_checkpoint,
+)
+from ctharmonize.evaluation.cohort import CohortEvaluation, evaluate_cohort
+from ctharmonize.evaluation.pairing import (
+    DEFAULT_PAIRED_REFERENCES,
+    DEFAULT_REFERENCE_KERNEL,
+    Cohort,
+    Scan,
+    build_cohort,
+)
+from ctharmonize.evaluation.run import run_evaluation
+from ctharmonize.evaluation.summary import summarize
+
+__all__ = [
+    "DEFAULT_PAIRED_REFERENCES",
+    "DEFAULT_REFERENCE_KERNEL",
+    "Cohort",
+    "CohortEvaluation",
+    "EmphysemaCheckpointSelector",
+    "Scan",
+    "ValidationSet",
+    "build_cohort",
+    "evaluate_cohort",
+    "metric_name",
+    "run_evaluation",
+    "select_checkpoint",
+    "summarize",
+]

@@ -1,0 +1,387 @@
+"""Checkpoint selection by emphysema agreement (paper 000 section 3.2, eq. 1).
+
+At each validation the harmonizer translates the validation scans along fixed paths
+(source kernel -> target kernel, default: every kernel -> the reference kernel ``siemens_b30f``)
+and LAA-950 (%) is measured with lung masks computed ONCE on the original images:
+
+* a path whose source and target scans share subjects (pixel-aligned paired kernels) scores
+  ``mse_<src>_<tgt>`` = mean over subjects of (LAA(harmonized source) - LAA(original target))²;
+* other paths score ``kl_<src>_<tgt>`` = KL divergence between the LAA distributions of the
+  harmonized source scans and the original target scans, on shared bins with an epsilon.
+
+``<src>``/``<tgt>`` are the domain names without the vendor prefix (``siemens_b50f`` -> ``b50f``,
+``ge_bone`` -> ``bone``), so paper 000's weights are ``{"mse_b50f_b30f": .5, "kl_bone_b30f": .25,
+"kl_standard_b30f": .25}``. Epochs are ranked with :func:`~ctharmonize.metrics.rank_checkpoints`.
+
+The harmonizer is any callable ``harmonizer(volume_hu, source, target) -> volume_hu``: (Z, Y, X)
+float32 **HU** in and out.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import importlib
+import json
+import logging
+import os
+import re
+import shutil
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+
+from ctharmonize.errors import ConfigError, InputError
+from ctharmonize.evaluation.cohort import MASK_SOURCES, ScanCache
+from ctharmonize.evaluation.pairing import DEFAULT_REFERENCE_KERNEL, Cohort, build_cohort
+from ctharmonize.io.atomic import atomic_path, check_writable
+from ctharmonize.metrics.checkpoint_ranking import DEFAULT_METRIC_WEIGHTS, rank_checkpoints
+from ctharmonize.metrics.kl_divergence import kl_divergence
+
+__all__ = [
+    "Harmonizer",
+    "ValidationSet",
+    "EmphysemaCheckpointSelector",
+    "select_checkpoint",
+    "load_harmonizer_factory",
+    "metric_name",
+    "write_ranking",
+]
+
+logger = logging.getLogger(__name__)
+
+
+class Harmonizer(Protocol):
+    def __call__(self, volume_hu: np.ndarray, source: str, target: str) -> np.ndarray: ...
+
+
+def _short(domain: str) -> str:
+    return domain.split("_", 1)[1] if "_" in domain else domain
+
+
+def metric_name(kind: str, source: str, target: str) -> str:
+    """``metric_name("mse", "siemens_b50f", "siemens_b30f") == "mse_b50f_b30f"``."""
+    return f"{kind}_{_short(source)}_{_short(target)}"
+
+
+class ValidationSet:
+    """Validation scans with cached volumes, lung masks and target LAA values.
+
+    Args:
+        validation: datalist JSON path, or entries (dicts with at least image/kernel/subject).
+        reference_kernel: default target of every path.
+        paths: ``[(source, target), ...]``; default every kernel other than the reference -> reference.
+        split: keep only entries of this split (None: all).
+        backend: lung segmentation backend when masks are segmented.
+        mask_source: "auto" (datalist ``lung`` else segment the original), "datalist",
+            "original", "reference" (the paired soft-kernel image's mask). The harmonized image is
+            always measured with its original's mask (computed once).
+        threshold: LAA threshold (HU).
+        kl_bins: bins for the KL divergence (shared by both distributions).
+
+    All validation volumes stay in memory (read once).
+    """
+
+    def __init__(
+        self,
+        validation: str | os.PathLike | Sequence[Mapping[str, Any]],
+        reference_kernel: str = DEFAULT_REFERENCE_KERNEL,
+        paths: Sequence[Sequence[str]] | None = None,
+        split: str | None = None,
+        backend: str = "threshold",
+        mask_source: str = "auto",
+        threshold: float = -950.0,
+        kl_bins: int | str = 10,
+    ) -> None:
+        source = None
+        if isinstance(validation, str | os.PathLike):
+            from ctharmonize.data import load_datalist
+
+            source = Path(validation)
+            entries = load_datalist(validation, check_files=True)
+        else:
+            entries = [dict(e) for e in validation]
+        if split is not None:
+            entries = [e for e in entries if e.get("split") == split]
+        if not entries:
+            raise InputError(source, f"no validation entries{f' with split {split!r}' if split else ''}")
+        if mask_source == "each":
+            raise ConfigError(None, "mask_source='each' is not supported for checkpoint selection (masks are cached)")
+        if mask_source not in MASK_SOURCES:
+            raise ConfigError(None, f"mask_source must be one of {MASK_SOURCES}, got {mask_source!r}")
+        entries = [{k: v for k, v in e.items() if k not in ("harmonized", "source_kernel")} for e in entries]
+        self.cohort: Cohort = build_cohort(entries, reference_kernel, source=source)
+        self.threshold = float(threshold)
+        self.kl_bins = kl_bins
+        kernels = {s.kernel for s in self.cohort.scans}
+        if paths is None:
+            paths = [(k, reference_kernel) for k in sorted(kernels - {reference_kernel})]
+        self.paths = [(str(s), str(t)) for s, t in paths]
+        for s, t in self.paths:
+            for k in (s, t):
+                if k not in kernels:
+                    raise ConfigError(source, f"path {s} -> {t}: no validation scan has kernel {k!r}")
+        self._cache = ScanCache(self.cohort.scans, backend, mask_source)
+        self._laa_cache: dict[int, float] = {}
+        self.kinds: dict[tuple[str, str], str] = {}
+        for s, t in self.paths:
+            subjects_s = {x.subject for x in self.cohort.scans if x.kernel == s}
+            subjects_t = {x.subject for x in self.cohort.scans if x.kernel == t}
+            self.kinds[(s, t)] = "mse" if subjects_s & subjects_t else "kl"
+
+    @property
+    def metric_names(self) -> list[str]:
+        return [metric_name(self.kinds[p], *p) for p in self.paths]
+
+    def _laa(self, hu: np.ndarray, lung: np.ndarray, spacing) -> float:
+        from ctharmonize.metrics.emphysema import emphysema_measures
+
+        return float(emphysema_measures(hu, lung, spacing, threshold=self.threshold)["both"]["laa_pct"])
+
+    def original_laa(self, scan) -> float:
+        """LAA (%) of a scan's original image with its cached mask (computed once)."""
+        if scan.index not in self._laa_cache:
+            vol = self._cache.volume(scan)
+            self._laa_cache[scan.index] = self._laa(vol.array, self._cache.lung(scan)[0], vol.spacing)
+        return self._laa_cache[scan.index]
+
+    def metrics(self, harmonizer: Harmonizer) -> dict[str, float]:
+        """Harmonize every source scan along every path and score the paths (see module docstring)."""
+        out: dict[str, float] = {}
+        for (s, t), name in zip(self.paths, self.metric_names, strict=True):
+            targets = {x.subject: x for x in self.cohort.scans if x.kernel == t}
+            harmonized_laa: dict[str, float] = {}
+            for scan in (x for x in self.cohort.scans if x.kernel == s):
+                vol = self._cache.volume(scan)
+                hu = np.asarray(harmonizer(vol.array, s, t), dtype=np.float32)
+                if hu.shape != vol.array.shape:
+                    raise ConfigError(None, f"harmonizer returned shape {hu.shape} for a {vol.array.shape} volume")
+                harmonized_laa[scan.subject] = self._laa(hu, self._cache.lung(scan)[0], vol.spacing)
+            if self.kinds[(s, t)] == "mse":
+                common = [subj for subj in harmonized_laa if subj in targets]
+                diffs = [harmonized_laa[subj] - self.original_laa(targets[subj]) for subj in common]
+                out[name] = float(np.mean(np.square(diffs)))
+            else:
+                ref = [self.original_laa(x) for x in targets.values()]
+                out[name] = kl_divergence(list(harmonized_laa.values()), ref, bins=self.kl_bins)
+        return out
+
+
+def _state_dict(network: Any) -> dict[str, Any]:
+    if isinstance(network, torch.nn.Module):
+        return copy.deepcopy(network.state_dict())
+    if isinstance(network, Mapping):
+        return {name: copy.deepcopy(m.state_dict()) for name, m in network.items()}
+    raise ConfigError(None, f"network must be a torch.nn.Module or a dict of them, got {type(network).__name__}")
+
+
+def write_ranking(
+    ranking: list[dict[str, Any]], save_dir: str | os.PathLike, weights: Mapping[str, float],
+    model_epoch: Any = None, overwrite: bool = True, extra: Mapping[str, Any] | None = None,
+) -> None:
+    """Write ``checkpoint_ranking.csv`` and ``checkpoint_ranking.json`` into ``save_dir`` atomically."""
+    save_dir = Path(save_dir)
+    metrics = sorted({m for r in ranking for m in r["metrics"]})
+    with atomic_path(save_dir / "checkpoint_ranking.csv", overwrite=overwrite) as tmp, open(tmp, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["rank", "epoch", "weighted_rank", *metrics, *(f"rank_{m}" for m in weights)])
+        for r in ranking:
+            w.writerow([r["rank"], r["epoch"], r["weighted_rank"], *(r["metrics"].get(m, "") for m in metrics),
+                        *(r["ranks"][m] for m in weights)])
+    doc = {"weights": dict(weights), "model_epoch": model_epoch, "ranking": ranking, **(extra or {})}
+    with atomic_path(save_dir / "checkpoint_ranking.json", overwrite=overwrite) as tmp:
+        tmp.write_text(json.dumps(doc, indent=2, default=str) + "\n")
+
+
+class EmphysemaCheckpointSelector:
+    """Ignite handler: rank epochs by eq. 1 and keep the best network weights as ``model.pt``.
+
+    Args:
+        validation: a :class:`ValidationSet`, a datalist path or entries (then ``split``,
+            ``reference_kernel``, ``paths``, ``backend``, ``mask_source``, ``threshold``, ``kl_bins``
+            build one).
+        harmonizer: ``harmonizer(volume_hu, source, target) -> volume_hu`` using the CURRENT weights.
+        save_dir: where ``model.pt``, ``checkpoint_ranking.csv/.json`` and candidates go.
+        network: module (or dict of modules) whose ``state_dict`` is saved; default at run time:
+            ``engine.networks`` (the GAN trainer's dict) or ``engine.network``.
+        metric_weights: eq. 1 weights; default paper 000's (must name computed metrics).
+        every: validate every ``every`` epochs.
+        keep_top: weights of the ``keep_top`` best-ranked epochs are kept in ``save_dir/candidates``
+            so that ``model.pt`` can follow the ranking when a later epoch reorders earlier ones
+            (rank aggregation is relative); None keeps all.
+        resume: continue the table of an existing ``checkpoint_ranking.json`` in ``save_dir``.
+    """
+
+    def __init__(
+        self,
+        validation: ValidationSet | str | os.PathLike | Sequence[Mapping[str, Any]],
+        harmonizer: Harmonizer,
+        save_dir: str | os.PathLike,
+        network: Any = None,
+        metric_weights: Mapping[str, float] | None = None,
+        every: int = 1,
+        keep_top: int | None = 3,
+        resume: bool = True,
+        split: str | None = None,
+        reference_kernel: str = DEFAULT_REFERENCE_KERNEL,
+        paths: Sequence[Sequence[str]] | None = None,
+        backend: str = "threshold",
+        mask_source: str = "auto",
+        threshold: float = -950.0,
+        kl_bins: int | str = 10,
+    ) -> None:
+        if not isinstance(validation, ValidationSet):
+            validation = ValidationSet(validation, reference_kernel, paths, split, backend, mask_source, threshold, kl_bins)
+        self.validation = validation
+        self.harmonizer = harmonizer
+        self.save_dir = Path(save_dir)
+        self.network = network
+        self.weights = dict(DEFAULT_METRIC_WEIGHTS if metric_weights is None else metric_weights)
+        missing = sorted(set(self.weights) - set(validation.metric_names))
+        if missing:
+            raise ConfigError(None, f"metric_weights name {missing} but the validation set gives {validation.metric_names}")
+        if keep_top is not None and keep_top < 1:
+            raise ConfigError(None, f"keep_top must be >= 1 or None, got {keep_top}")
+        self.every = int(every)
+        self.keep_top = keep_top
+        self.table: dict[int, dict[str, float]] = {}
+        self.ranking: list[dict[str, Any]] = []
+        self.model_epoch: int | None = None
+        ranking_file = self.save_dir / "checkpoint_ranking.json"
+        if resume and ranking_file.exists():
+            doc = json.loads(ranking_file.read_text())
+            self.table = {int(r["epoch"]): r["metrics"] for r in doc["ranking"]}
+            self.model_epoch = doc.get("model_epoch")
+
+    @property
+    def candidates_dir(self) -> Path:
+        return self.save_dir / "candidates"
+
+    def _candidate(self, epoch: int) -> Path:
+        return self.candidates_dir / f"epoch_{epoch:04d}.pt"
+
+    def attach(self, engine) -> None:
+        """Run at ``Events.EPOCH_COMPLETED(every=self.every)`` of an ignite engine."""
+        from ignite.engine import Events
+
+        engine.add_event_handler(Events.EPOCH_COMPLETED(every=self.every), self)
+
+    def __call__(self, engine) -> None:
+        network = self.network
+        if network is None:
+            network = getattr(engine, "networks", None) or getattr(engine, "network", None)
+        if network is None:
+            raise ConfigError(None, "EmphysemaCheckpointSelector: no network given and the engine has none")
+        self.step(int(engine.state.epoch), network)
+
+    def step(self, epoch: int, network: Any) -> list[dict[str, Any]]:
+        """Score ``epoch`` with the harmonizer's current weights, re-rank, update files; return the ranking."""
+        metrics = self.validation.metrics(self.harmonizer)
+        self.table[epoch] = metrics
+        self.ranking = rank_checkpoints(self.table, self.weights)
+        order = [r["epoch"] for r in self.ranking]
+        keep = set(order if self.keep_top is None else order[: self.keep_top])
+        self.save_dir.mkdir(parents=True, exist_ok=True)
+        if epoch in keep:
+            with atomic_path(self._candidate(epoch), overwrite=True) as tmp:
+                torch.save(_state_dict(network), tmp)
+        for path in self.candidates_dir.glob("epoch_*.pt"):
+            if int(re.findall(r"\d+", path.stem)[-1]) not in keep:
+                path.unlink()
+        best = order[0]
+        if best != self.model_epoch:
+            if self._candidate(best).exists():
+                with atomic_path(self.save_dir / "model.pt", overwrite=True) as tmp:
+                    shutil.copyfile(self._candidate(best), tmp)
+                self.model_epoch = best
+            else:
+                logger.warning("epoch %s now ranks best but its weights were not kept; model.pt stays epoch %s",
+                               best, self.model_epoch)
+        write_ranking(self.ranking, self.save_dir, self.weights, self.model_epoch)
+        logger.info("epoch %d: %s; best epoch %s (model.pt: epoch %s)", epoch, metrics, best, self.model_epoch)
+        return self.ranking
+
+
+def load_harmonizer_factory(spec: str | Callable) -> Callable[[Path], Harmonizer]:
+    """Import ``"package.module:function"`` (or ``package.module.function``); callables pass through."""
+    if callable(spec):
+        return spec
+    module, sep, func = str(spec).partition(":")
+    if not sep:
+        module, _, func = str(spec).rpartition(".")
+    try:
+        return getattr(importlib.import_module(module), func)
+    except (ImportError, AttributeError, ValueError) as err:
+        raise ConfigError(None, f"harmonizer factory {spec!r} is not importable ('package.module:function')") from err
+
+
+def _epoch_of(path: Path, position: int) -> int:
+    numbers = re.findall(r"\d+", path.stem)
+    return int(numbers[-1]) if numbers else position
+
+
+def select_checkpoint(
+    checkpoints: str | os.PathLike | Sequence[str | os.PathLike],
+    validation: ValidationSet | str | os.PathLike | Sequence[Mapping[str, Any]],
+    harmonizer_factory: Callable[[Path], Harmonizer],
+    save_dir: str | os.PathLike,
+    metric_weights: Mapping[str, float] | None = None,
+    overwrite: bool = False,
+    progress: bool = True,
+    **validation_kwargs: Any,
+) -> list[dict[str, Any]]:
+    """Rank saved checkpoints and copy the best to ``save_dir/model.pt``.
+
+    Args:
+        checkpoints: a folder (every ``*.pt``/``*.pth`` in it) or a list of files. A file's epoch is
+            the last number in its name (else its position, 1-based).
+        validation: as for :class:`ValidationSet` (``validation_kwargs`` are passed to it).
+        harmonizer_factory: ``factory(checkpoint_path) -> harmonizer(volume_hu, source, target)``.
+        save_dir: output folder for ``model.pt`` and the ranking table.
+        metric_weights: eq. 1 weights (default paper 000's).
+
+    Returns:
+        The ranking, best first (see :func:`~ctharmonize.metrics.rank_checkpoints`).
+    """
+    from tqdm.auto import tqdm
+
+    if isinstance(checkpoints, str | os.PathLike):
+        folder = Path(checkpoints)
+        if not folder.is_dir():
+            raise InputError(folder, "not a folder of checkpoints")
+        files = sorted([*folder.glob("*.pt"), *folder.glob("*.pth")])
+        if not files:
+            raise InputError(folder, "no *.pt or *.pth checkpoint files")
+    else:
+        files = [Path(p) for p in checkpoints]
+    for f in files:
+        if not f.is_file():
+            raise InputError(f, "checkpoint file not found")
+    epochs = [_epoch_of(f, i + 1) for i, f in enumerate(files)]
+    if len(set(epochs)) != len(epochs):
+        raise InputError(None, f"checkpoint epochs are ambiguous: {dict(zip(map(str, files), epochs, strict=True))}")
+    save_dir = Path(save_dir)
+    for name in ("model.pt", "checkpoint_ranking.csv", "checkpoint_ranking.json"):
+        check_writable(save_dir / name, overwrite)
+    if not isinstance(validation, ValidationSet):
+        validation = ValidationSet(validation, **validation_kwargs)
+    weights = dict(DEFAULT_METRIC_WEIGHTS if metric_weights is None else metric_weights)
+    missing = sorted(set(weights) - set(validation.metric_names))
+    if missing:
+        raise ConfigError(None, f"metric_weights name {missing} but the validation set gives {validation.metric_names}")
+    table = {}
+    for epoch, f in tqdm(list(zip(epochs, files, strict=True)), desc="checkpoints", disable=not progress):
+        table[epoch] = validation.metrics(harmonizer_factory(f))
+    ranking = rank_checkpoints(table, weights)
+    best = ranking[0]["epoch"]
+    best_file = files[epochs.index(best)]
+    with atomic_path(save_dir / "model.pt", overwrite=overwrite) as tmp:
+        shutil.copyfile(best_file, tmp)
+    files_by_epoch = {e: str(f) for e, f in zip(epochs, files, strict=True)}
+    for r in ranking:
+        r["checkpoint"] = files_by_epoch[r["epoch"]]
+    write_ranking(ranking, save_dir, weights, best, overwrite=overwrite, extra={"model_source": str(best_file)})
+    return ranking

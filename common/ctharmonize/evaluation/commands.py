@@ -1,0 +1,159 @@
+"""CLI commands: ``emphysema``, ``evaluate``, ``select-checkpoint``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ctharmonize.errors import ConfigError
+from ctharmonize.evaluation.pairing import DEFAULT_REFERENCE_KERNEL
+
+__all__ = ["emphysema", "evaluate", "select_checkpoint"]
+
+
+def _parse_mapping(value: Any, what: str) -> dict | None:
+    if value is None or isinstance(value, dict):
+        return value
+    try:
+        parsed = json.loads(value)
+    except (TypeError, json.JSONDecodeError) as err:
+        raise ConfigError(None, f"{what} must be a JSON object, got {value!r}") from err
+    if not isinstance(parsed, dict):
+        raise ConfigError(None, f"{what} must be a JSON object, got {value!r}")
+    return parsed
+
+
+def emphysema(
+    input: str,  # noqa: A002 - the CLI flag name
+    lung: str | None = None,
+    backend: str = "threshold",
+    threshold: float = -950.0,
+    out: str | None = None,
+    overwrite: bool = False,
+) -> str:
+    """LAA (%), Perc15 (HU), lung volume (mL), mean density (HU) and mass (g) per lung and both.
+
+    Args:
+        input: CT volume (DICOM folder/file or NIfTI) in HU.
+        lung: lung mask (1 = right, 2 = left); default: segmented from the input with ``backend``.
+        backend: lung segmentation backend.
+        threshold: LAA threshold in HU.
+        out: write the measures as JSON here (atomic); otherwise only printed.
+        overwrite: replace an existing ``out``.
+    """
+    from ctharmonize.evaluation.cohort import read_label_map
+    from ctharmonize.evaluation.run import write_json
+    from ctharmonize.io import read_volume
+    from ctharmonize.metrics.emphysema import emphysema_measures
+
+    volume = read_volume(input)
+    if lung is not None:
+        mask = read_label_map(lung)
+        if mask.shape != volume.array.shape:
+            raise ConfigError(lung, f"lung mask shape {mask.shape} != image shape {volume.array.shape}")
+    else:
+        from ctharmonize.segmentation import segment_lungs
+
+        mask = np.asarray(segment_lungs(volume, backend=backend), dtype=np.uint8)
+    measures = emphysema_measures(volume.array, mask, volume.spacing, threshold=float(threshold))
+    doc = {"image": str(input), "lung": lung or f"segmented ({backend})", "threshold_hu": float(threshold),
+           "measures": measures}
+    if out is not None:
+        write_json(doc, out, overwrite=overwrite)
+    return json.dumps(doc["measures"], indent=2)
+
+
+def evaluate(
+    datalist: str,
+    out: str,
+    reference_kernel: str = DEFAULT_REFERENCE_KERNEL,
+    paired_references: Any = None,
+    backend: str = "threshold",
+    mask_source: str = "auto",
+    threshold: float = -950.0,
+    split: str | None = None,
+    body_composition: bool = True,
+    similarity: bool = True,
+    n_resamples: int = 1000,
+    seed: int = 0,
+    kl_bins: int = 10,
+    html: bool = False,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> str:
+    """Cohort evaluation: per_scan.csv, summary.json, PNG plots and report.md in ``out``.
+
+    Args:
+        datalist: datalist JSON; entries: image (original), kernel, subject, optional harmonized,
+            target, lung (see docs/evaluation.md).
+        out: output folder (refused if it exists, unless overwrite).
+        reference_kernel: kernel all others are compared with (unpaired distributions).
+        paired_references: JSON object kernel -> same-vendor reference kernel for paired scans
+            (default {"siemens_b50f": "siemens_b30f", "ge_bone": "ge_standard", ...}).
+        backend: lung / body-composition segmentation backend.
+        mask_source: auto | datalist | original | reference | each.
+        threshold: LAA threshold (HU).
+        split: evaluate only this split.
+        body_composition: Dice of muscle/SAT/VAT (harmonized vs original).
+        similarity: PSNR/SSIM/NRMSE/NCC against the paired reference.
+        n_resamples: bootstrap resamples; seed: their seed.
+        kl_bins: histogram bins for KL divergence.
+        html: also write report.html.
+        overwrite: replace an existing ``out``.
+        progress: show a progress bar.
+    """
+    from ctharmonize.evaluation.run import run_evaluation
+
+    summary = run_evaluation(
+        datalist, out, reference_kernel=reference_kernel,
+        paired_references=_parse_mapping(paired_references, "paired_references"), backend=backend,
+        mask_source=mask_source, threshold=float(threshold), split=split, body_composition=body_composition,
+        similarity=similarity, n_resamples=int(n_resamples), seed=int(seed), kl_bins=int(kl_bins), html=html,
+        overwrite=overwrite, progress=progress,
+    )
+    return f"{summary['n_scans']} scans evaluated; report: {Path(out) / 'report.md'}"
+
+
+def select_checkpoint(
+    checkpoints: str,
+    datalist: str,
+    harmonizer: str,
+    out: str,
+    weights: Any = None,
+    split: str | None = "validation",
+    reference_kernel: str = DEFAULT_REFERENCE_KERNEL,
+    backend: str = "threshold",
+    mask_source: str = "auto",
+    threshold: float = -950.0,
+    kl_bins: int = 10,
+    overwrite: bool = False,
+) -> str:
+    """Rank checkpoints by emphysema agreement (paper 000 eq. 1) and copy the best to out/model.pt.
+
+    Args:
+        checkpoints: folder of *.pt / *.pth files (epoch = last number in the file name).
+        datalist: validation datalist JSON.
+        harmonizer: 'package.module:factory'; factory(checkpoint_path) returns a callable
+            harmonizer(volume_hu, source_kernel, target_kernel) -> volume_hu.
+        out: output folder (model.pt, checkpoint_ranking.csv, checkpoint_ranking.json).
+        weights: JSON object metric -> weight (default {"mse_b50f_b30f": 0.5, "kl_bone_b30f": 0.25,
+            "kl_standard_b30f": 0.25}).
+        split: validation split to use (None: all entries).
+        reference_kernel: target of every path.
+        backend: lung segmentation backend; mask_source: auto | datalist | original | reference.
+        threshold: LAA threshold (HU); kl_bins: KL histogram bins.
+        overwrite: replace existing outputs.
+    """
+    from ctharmonize.evaluation.checkpoint_selection import load_harmonizer_factory
+    from ctharmonize.evaluation.checkpoint_selection import select_checkpoint as _select
+
+    ranking = _select(
+        checkpoints, datalist, load_harmonizer_factory(harmonizer), out, metric_weights=_parse_mapping(weights, "weights"),
+        overwrite=overwrite, split=split, reference_kernel=reference_kernel, backend=backend,
+        mask_source=mask_source, threshold=float(threshold), kl_bins=kl_bins,
+    )
+    best = ranking[0]
+    return f"best epoch {best['epoch']} (weighted rank {best['weighted_rank']:g}); model: {Path(out) / 'model.pt'}"

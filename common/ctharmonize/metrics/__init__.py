@@ -1,0 +1,27 @@
+"""Metrics: emphysema measures, Dice, effect sizes, bootstrap, significance tests, KL, image similarity."""
+
+from ctharmonize.metrics.bootstrap import bootstrap_rmse
+from ctharmonize.metrics.checkpoint_ranking import DEFAULT_METRIC_WEIGHTS, rank_checkpoints
+from ctharmonize.metrics.dice import dice
+from ctharmonize.metrics.effect_size import cohens_d, effect_size_category
+from ctharmonize.metrics.image_similarity import HU_WINDOW, ncc, nrmse, psnr, ssim
+from ctharmonize.metrics.kl_divergence import kl_divergence
+from ctharmonize.metrics.significance import TestResult, mann_whitney_u, paired_wilcoxon
+
+__all__ = [
+    "DEFAULT_METRIC_WEIGHTS",
+    "HU_WINDOW",
+    "TestResult",
+    "bootstrap_rmse",
+    "cohens_d",
+    "dice",
+    "effect_size_category",
+    "kl_divergence",
+    "mann_whitney_u",
+    "ncc",
+    "nrmse",
+    "paired_wilcoxon",
+    "psnr",
+    "rank_checkpoints",
+    "ssim",
+]

@@ -1,0 +1,18 @@
+"""Building blocks of the GAN networks: norm factory, conv-norm-act layer lists, residual and attention blocks."""
+
+from ctharmonize.networks.blocks.cbam import CBAM
+from ctharmonize.networks.blocks.conv_norm_act import ACTIVATIONS, activation, conv_norm_act, deconv_norm_act
+from ctharmonize.networks.blocks.norm import NORM_TYPES, conv_bias, norm_layer
+from ctharmonize.networks.blocks.resnet_block import ResnetBlock
+
+__all__ = [
+    "ACTIVATIONS",
+    "CBAM",
+    "NORM_TYPES",
+    "ResnetBlock",
+    "activation",
+    "conv_bias",
+    "conv_norm_act",
+    "deconv_norm_act",
+    "norm_layer",
+]

@@ -1,0 +1,33 @@
+"""Generators and discriminators: CycleGAN ResNet pieces, the multipath generator, PatchGAN, VGG features."""
+
+from ctharmonize.networks.nets.domain_names import check_domain, check_domain_names
+from ctharmonize.networks.nets.multipath_discriminators import MultipathDiscriminators
+from ctharmonize.networks.nets.multipath_generator import DEFAULT_DOMAINS, MultipathGenerator
+from ctharmonize.networks.nets.multipath_path import MultipathPath
+from ctharmonize.networks.nets.new_domain import add_new_domain, trainable_parameters_for_new_domain
+from ctharmonize.networks.nets.patch_discriminator import PatchDiscriminator, patch_receptive_field
+from ctharmonize.networks.nets.resnet_decoder import ResnetDecoder
+from ctharmonize.networks.nets.resnet_encoder import ResnetEncoder
+from ctharmonize.networks.nets.resnet_generator import ResnetGenerator
+from ctharmonize.networks.nets.shared_latent import SharedLatent
+from ctharmonize.networks.nets.vgg_features import VGG_CONFIGS, VGGFeatures, vgg_layer_names
+
+__all__ = [
+    "DEFAULT_DOMAINS",
+    "MultipathDiscriminators",
+    "MultipathGenerator",
+    "MultipathPath",
+    "PatchDiscriminator",
+    "ResnetDecoder",
+    "ResnetEncoder",
+    "ResnetGenerator",
+    "SharedLatent",
+    "VGGFeatures",
+    "VGG_CONFIGS",
+    "add_new_domain",
+    "check_domain",
+    "check_domain_names",
+    "patch_receptive_field",
+    "trainable_parameters_for_new_domain",
+    "vgg_layer_names",
+]

@@ -1,0 +1,27 @@
+"""One source→target path of the multipath generator as a standalone, exportable module."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+__all__ = ["MultipathPath"]
+
+
+class MultipathPath(nn.Module):
+    """``decoder[target](latent(encoder[source](x)))``; image (B, 1, H, W) in [-1, 1] → same shape, [-1, 1].
+
+    Holds references (not copies) to the generator's submodules, so it shares their weights.
+    ``torch.jit.script`` and ``torch.jit.trace`` both work; this is what inference exports.
+    """
+
+    def __init__(self, encoder: nn.Module, latent: nn.Module, decoder: nn.Module, source: str = "", target: str = ""):
+        super().__init__()
+        self.encoder = encoder
+        self.latent = latent
+        self.decoder = decoder
+        self.source = source
+        self.target = target
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.latent(self.encoder(x)))

@@ -1,0 +1,140 @@
+"""Checkpoint selection (paper 000 eq. 1) with a toy harmonizer whose quality is known per epoch.
+
+The toy network holds one parameter ``alpha``; its harmonizer blends the input towards an
+oracle soft-kernel image: ``out = (1 - alpha) * input + alpha * oracle``. With alpha = 1 the
+harmonized LAA equals the reference exactly (MSE = 0 and KL = 0), so that epoch must win and
+``model.pt`` must hold its state, even when later epochs are worse.
+"""
+
+import hashlib
+
+import numpy as np
+import pytest
+import torch
+from ctharmonize.errors import ConfigError
+from ctharmonize.evaluation.checkpoint_selection import (
+    EmphysemaCheckpointSelector,
+    ValidationSet,
+    select_checkpoint,
+)
+from ctharmonize.io import Volume, read_volume, write_volume
+from ignite.engine import Engine, Events
+
+SHAPE = (3, 16, 18)
+SPACING = (0.8, 0.8, 2.5)
+ALPHAS = [0.0, 0.6, 1.0, 0.8]  # epoch 3 is perfect
+
+
+def _lung() -> np.ndarray:
+    lung = np.zeros(SHAPE, np.uint8)
+    lung[:, 3:13, 2:8] = 1
+    lung[:, 3:13, 10:16] = 2
+    return lung
+
+
+def _laa(hu, lung):  # independent LAA-950 (%) over both lungs
+    inside = lung > 0
+    return 100.0 * np.count_nonzero(hu[inside] < -950) / np.count_nonzero(inside)
+
+
+class Toy(torch.nn.Module):
+    def __init__(self, alpha: float = 0.0):
+        super().__init__()
+        self.alpha = torch.nn.Parameter(torch.tensor(float(alpha)))
+
+
+class OracleHarmonizer:
+    def __init__(self, network: Toy, oracle: dict):
+        self.network = network
+        self.oracle = oracle
+
+    def __call__(self, hu, source, target):
+        assert target == "siemens_b30f"
+        a = float(self.network.alpha.detach())
+        return ((1 - a) * hu + a * self.oracle[hashlib.sha1(hu.tobytes()).hexdigest()]).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def cohort(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ckpt")
+    rng = np.random.default_rng(0)
+    lung = _lung()
+    write_volume(Volume(lung.astype(np.float32), SPACING), root / "lung.nii.gz")
+    entries, soft_by_index = [], {}
+    for vendor, (soft_k, sharp_k) in (("siemens", ("siemens_b30f", "siemens_b50f")), ("ge", ("ge_standard", "ge_bone"))):
+        for i in range(3):
+            soft = np.full(SHAPE, 40.0, np.float32)
+            soft[lung > 0] = rng.uniform(-1010 + 10 * i, -880, size=int((lung > 0).sum()))
+            sharp = soft + rng.normal(-20, 80, size=SHAPE).astype(np.float32) * (lung > 0)
+            for kernel, arr in ((soft_k, soft), (sharp_k, sharp)):
+                path = root / f"{vendor}{i}_{kernel}.nii.gz"
+                write_volume(Volume(arr.astype(np.float32), SPACING), path)
+                entries.append({"image": str(path), "kernel": kernel, "subject": f"{vendor}{i}", "lung": str(root / "lung.nii.gz"),
+                                "split": "validation"})
+            if vendor == "siemens":
+                soft_by_index[i] = soft
+    # the oracle maps each validation image (as read back) to Siemens subject i's B30f image
+    oracle, laa = {}, {}
+    for e in entries:
+        i = int(e["subject"][-1])
+        hu = read_volume(e["image"]).array
+        ref = read_volume(str(root / f"siemens{i}_siemens_b30f.nii.gz")).array
+        oracle[hashlib.sha1(hu.tobytes()).hexdigest()] = ref
+        laa[(e["subject"], e["kernel"])] = _laa(hu, lung)
+    return root, entries, oracle, laa
+
+
+def test_validation_metrics_against_independent_laa(cohort):
+    root, entries, oracle, laa = cohort
+    val = ValidationSet(entries, split="validation")
+    assert val.metric_names == ["kl_bone_b30f", "kl_standard_b30f", "mse_b50f_b30f"]
+    m0 = val.metrics(OracleHarmonizer(Toy(0.0), oracle))
+    expected = np.mean([(laa[(f"siemens{i}", "siemens_b50f")] - laa[(f"siemens{i}", "siemens_b30f")]) ** 2 for i in range(3)])
+    assert m0["mse_b50f_b30f"] == pytest.approx(expected)
+    assert m0["mse_b50f_b30f"] > 1.0
+    assert m0["kl_bone_b30f"] > 0.1
+    m1 = val.metrics(OracleHarmonizer(Toy(1.0), oracle))
+    assert m1 == pytest.approx({"mse_b50f_b30f": 0.0, "kl_bone_b30f": 0.0, "kl_standard_b30f": 0.0}, abs=1e-9)
+
+
+def test_selector_handler_keeps_best_epoch(cohort, tmp_path):
+    root, entries, oracle, _ = cohort
+    net = Toy()
+    selector = EmphysemaCheckpointSelector(entries, OracleHarmonizer(net, oracle), tmp_path / "sel", network=net,
+                                           keep_top=2)
+    engine = Engine(lambda e, batch: None)
+
+    @engine.on(Events.EPOCH_STARTED)
+    def _train(e):  # "training" sets the weights of this epoch
+        with torch.no_grad():
+            net.alpha.fill_(ALPHAS[e.state.epoch - 1])
+
+    selector.attach(engine)
+    engine.run([0], max_epochs=4)
+    assert [r["epoch"] for r in selector.ranking][0] == 3
+    assert selector.model_epoch == 3
+    state = torch.load(tmp_path / "sel" / "model.pt")
+    assert float(state["alpha"]) == 1.0
+    assert (tmp_path / "sel" / "checkpoint_ranking.csv").read_text().splitlines()[1].startswith("1,3,")
+    assert len(list((tmp_path / "sel" / "candidates").glob("*.pt"))) == 2
+    # epoch 1 (alpha = 0) is the worst on every metric
+    assert selector.ranking[-1]["epoch"] == 1
+
+
+def test_select_checkpoint_from_files(cohort, tmp_path):
+    root, entries, oracle, _ = cohort
+    ckpts = tmp_path / "ckpts"
+    ckpts.mkdir()
+    for epoch, a in enumerate(ALPHAS, start=1):
+        torch.save(Toy(a).state_dict(), ckpts / f"net_epoch_{epoch}.pt")
+
+    def factory(path):
+        net = Toy()
+        net.load_state_dict(torch.load(path))
+        return OracleHarmonizer(net, oracle)
+
+    ranking = select_checkpoint(ckpts, entries, factory, tmp_path / "out", progress=False)
+    assert ranking[0]["epoch"] == 3
+    assert (tmp_path / "out" / "model.pt").read_bytes() == (ckpts / "net_epoch_3.pt").read_bytes()
+    with pytest.raises(ConfigError, match="metric_weights"):
+        select_checkpoint(ckpts, entries, factory, tmp_path / "out2", metric_weights={"mse_bone_standard": 1.0})
