@@ -52,8 +52,12 @@ def test_shipped_schema_is_a_valid_2020_12_schema():
     jsonschema.Draft202012Validator.check_schema(schema)
 
 
-# every bundle in the repository, plus the example written here (so this never runs empty)
-@pytest.mark.parametrize("bundle", [*find_bundles(REPO / "bundles"), "example"], ids=str)
+# every bundle in the repository, the evaluation tools' metadata, plus the example written here
+# (so this never runs empty)
+_REPO_METADATA = [*find_bundles(REPO / "bundles"), *[p for p in [REPO / "tools" / "metadata.json"] if p.is_file()]]
+
+
+@pytest.mark.parametrize("bundle", [*_REPO_METADATA, "example"], ids=str)
 def test_bundle_metadata_is_valid(bundle, tmp_path):
     if bundle == "example":
         bundle = _bundle(tmp_path, EXAMPLE)

@@ -69,6 +69,8 @@ def test_validate_name_and_getitem():
         reg.validate_name("B30f")
     with pytest.raises(UnknownDomainError):
         reg["nope"]
+    assert "nope" not in reg and reg.get("nope") is None and reg.get("ge_bone").name == "ge_bone"
+    assert list(reg) == reg.names() and len(reg) == len(reg.names())
 
 
 def _doc(**domain_changes):

@@ -119,6 +119,7 @@ def test_selector_handler_keeps_best_epoch(cohort, tmp_path):
     assert len(list((tmp_path / "sel" / "candidates").glob("*.pt"))) == 2
     # epoch 1 (alpha = 0) is the worst on every metric
     assert selector.ranking[-1]["epoch"] == 1
+    assert net.training  # validated in eval mode, training mode restored
 
 
 def test_select_checkpoint_from_files(cohort, tmp_path):
@@ -138,3 +139,48 @@ def test_select_checkpoint_from_files(cohort, tmp_path):
     assert (tmp_path / "out" / "model.pt").read_bytes() == (ckpts / "net_epoch_3.pt").read_bytes()
     with pytest.raises(ConfigError, match="metric_weights"):
         select_checkpoint(ckpts, entries, factory, tmp_path / "out2", metric_weights={"mse_bone_standard": 1.0})
+
+
+TOY_MODULE = '''
+import hashlib
+import numpy as np
+import torch
+
+ORACLE = {}
+
+
+def factory(path):
+    alpha = float(torch.load(path)["alpha"])
+
+    def harmonize(hu, source, target):
+        return ((1 - alpha) * hu + alpha * ORACLE[hashlib.sha1(hu.tobytes()).hexdigest()]).astype(np.float32)
+
+    return harmonize
+'''
+
+
+def test_cli_select_checkpoint(cohort, tmp_path, monkeypatch, capsys):
+    import importlib
+    import json
+
+    from ctharmonize.cli import main
+
+    root, entries, oracle, _ = cohort
+    (tmp_path / "toy_h5_harmonizer.py").write_text(TOY_MODULE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    importlib.import_module("toy_h5_harmonizer").ORACLE.update(oracle)
+    datalist = tmp_path / "val.json"
+    datalist.write_text(json.dumps({"data": entries}))
+    ckpts = tmp_path / "ckpts"
+    ckpts.mkdir()
+    for epoch, a in zip((10, 20, 30), (0.3, 1.0, 0.0), strict=True):
+        torch.save(Toy(a).state_dict(), ckpts / f"epoch={epoch}.pt")
+    args = ["select-checkpoint", "--checkpoints", str(ckpts), "--datalist", str(datalist),
+            "--harmonizer", "toy_h5_harmonizer:factory", "--out", str(tmp_path / "sel")]
+    assert main(args) == 0
+    assert "best epoch 20" in capsys.readouterr().out
+    doc = json.loads((tmp_path / "sel" / "checkpoint_ranking.json").read_text())
+    assert [r["epoch"] for r in doc["ranking"]] [0] == 20 and doc["model_epoch"] == 20
+    assert main(args) == 2  # refuses to overwrite
+    assert "already exists" in capsys.readouterr().err
+    assert main([*args[:-4], "--harmonizer", "no_such_module:f", "--out", str(tmp_path / "x")]) == 2

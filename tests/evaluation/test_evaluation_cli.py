@@ -132,3 +132,23 @@ def test_cli_emphysema_json_matches_numpy(dataset, tmp_path, capsys):
     assert measures["left"]["laa_pct"] == pytest.approx(_laa(hu, (lung == 2).astype(np.uint8)), abs=1e-6)
     assert main(["emphysema", "--input", str(tmp_path / "missing.nii.gz")]) == 2
     assert "missing.nii.gz" in capsys.readouterr().err
+
+
+def test_mask_source_reference_and_datalist_required(dataset):
+    from ctharmonize.data import load_datalist
+    from ctharmonize.errors import ConfigError
+    from ctharmonize.evaluation import build_cohort, evaluate_cohort
+    from ctharmonize.segmentation import segment_lungs
+
+    datalist, _ = dataset
+    entries = load_datalist(datalist)
+    result = evaluate_cohort(build_cohort(entries), mask_source="reference", body_composition=False,
+                             similarity=False, progress=False)
+    row = next(r for r in result.rows if r["kernel"] == "siemens_b50f")
+    assert row["mask_source"] == "segmented paired reference"
+    ref_entry = next(e for e in entries if e["kernel"] == "siemens_b30f" and e["subject"] == row["subject"])
+    lung = segment_lungs(read_volume(ref_entry["image"]), backend="threshold")
+    assert row["laa_pct"] == pytest.approx(_laa(read_volume(row["image"]).array, lung), abs=1e-6)
+    no_lung = [{k: v for k, v in e.items() if k != "lung"} for e in entries]
+    with pytest.raises(ConfigError, match="no 'lung' mask"):
+        evaluate_cohort(build_cohort(no_lung), mask_source="datalist", progress=False)

@@ -235,3 +235,17 @@ def test_input_not_modified(ct_series, digest):
     read_volume(ct_series["path"])
     assert digest(ct_series["path"]) == before
     assert {p: os.stat(p).st_mtime_ns for p in ct_series["files"]} == stat_before
+
+
+def test_rescale_applied_per_slice_and_12_bit_unsigned(tmp_path, series_writer, hu_volume):
+    hu = np.rint(hu_volume((3, 5, 6), seed=8))
+    hu = np.clip(hu, -1024, 3071)
+
+    def per_slice(k, ds):
+        if k == 1:  # this slice: unsigned 12-bit, slope 1, intercept -1024 (typical Siemens)
+            ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 12, 11, 0
+            ds.RescaleSlope, ds.RescaleIntercept = "1", "-1024"
+            ds.PixelData = (hu[1] + 1024).astype("<u2").tobytes()
+
+    series_writer(tmp_path / "s", hu, per_slice=per_slice)
+    np.testing.assert_array_equal(read_volume(tmp_path / "s").array, hu)

@@ -151,7 +151,10 @@ def test_nifti_fov_and_int16_and_sidecar(tmp_path):
     fov = np.array([[[True, True], [True, False]]])
     vol = Volume(hu, fov_mask=fov, header=HeaderSummary(manufacturer="GE MEDICAL SYSTEMS",
                                                          convolution_kernel=("BONE",), kvp=120.0))
-    path = write_volume(vol, tmp_path / "v.nii.gz", nifti_dtype="int16", sidecar=True)
+    plain = read_volume(write_volume(vol, tmp_path / "plain.nii.gz"))  # default: array as it is
+    np.testing.assert_array_equal(plain.array, hu)
+    assert plain.fov_mask is None
+    path = write_volume(vol, tmp_path / "v.nii.gz", nifti_dtype="int16", sidecar=True, nifti_padding=True)
     assert np.asarray(nib.load(path).dataobj).dtype == np.int16
     assert np.asarray(nib.load(path).dataobj)[1, 1, 0] == -3024  # padding on disk at (x=1, y=1, z=0)
     back = read_volume(path)
@@ -204,3 +207,13 @@ def test_refuses_non_finite_and_names_output(tmp_path):
     with pytest.raises(ConfigError) as exc:
         write_volume(Volume(np.zeros((1, 3, 3))), tmp_path / "k", target_kernel="x" * 17)
     assert str(tmp_path / "k") in str(exc.value)
+
+
+def test_left_handed_volume_round_trips_physically(tmp_path, hu_volume):
+    """direction with a flipped slice axis: the series is re-read bottom-up, same voxels in space."""
+    hu = np.rint(hu_volume((3, 4, 5), seed=9))
+    vol = Volume(hu, (0.5, 0.6, 2.0), (1.0, 2.0, 30.0), np.diag([1.0, 1.0, -1.0]))
+    back = read_volume(write_volume(vol, tmp_path / "o"))
+    np.testing.assert_array_equal(back.array, hu[::-1])
+    np.testing.assert_allclose(back.origin, (1.0, 2.0, 30.0 - 2 * 2.0), atol=1e-6)
+    np.testing.assert_allclose(back.direction, np.eye(3), atol=1e-9)

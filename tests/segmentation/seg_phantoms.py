@@ -76,7 +76,7 @@ def chest_phantom(
     for lab, sign in ((1, -1.0), (2, 1.0)):
         cx = sign * (half_gap + lx)
         ell = ((x - cx) / lx) ** 2 + ((y + 5.0) / 70.0) ** 2 + ((z - cz) / hz) ** 2 <= 1.0
-        lungs[ell & inner] = lab
+        lungs[ell & (r <= 0.66)] = lab  # pleura / intercostal soft tissue between lung and wall
     hu[lungs > 0] = -850.0
     # vessels: small dense blobs inside the lungs
     for _ in range(40):

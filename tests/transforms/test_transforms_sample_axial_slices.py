@@ -100,3 +100,17 @@ def test_in_compose_following_transforms_apply_to_each_slice():
     for s in out:
         np.testing.assert_allclose(s["image"], 0.0, atol=1e-7)
         assert s["domain_index"] == 0
+
+
+def test_monai_dataloader_batches_slices_from_several_volumes():
+    from monai.data import DataLoader, Dataset
+
+    data = [{"image": _volume(z=6), "kernel": "siemens_b30f"}, {"image": _volume(z=6) + 1, "kernel": "ge_bone"}]
+    transform = SampleAxialSlicesd("image", num_samples=2, domain_names=DOMAINS)
+    transform.set_random_state(0)
+    batches = list(DataLoader(Dataset(data, transform), batch_size=2, num_workers=0))
+    assert len(batches) == 1  # 2 volumes x 2 slices, flattened by MONAI's list_data_collate
+    batch = batches[0]
+    assert tuple(batch["image"].shape) == (4, 1, 4, 5)
+    assert batch["domain_index"].tolist() == [1, 1, 2, 2]
+    assert batch["domain"] == ["siemens_b30f", "siemens_b30f", "ge_bone", "ge_bone"]

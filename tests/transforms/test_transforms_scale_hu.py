@@ -79,3 +79,14 @@ def test_unscalehud_and_compose_inverse():
     scaled = pipeline(x)
     np.testing.assert_allclose(scaled["image"], [[-1.0, 0.0, 1.0]], atol=1e-7)
     np.testing.assert_allclose(pipeline.inverse(scaled)["image"], x["image"], atol=1e-4)
+
+
+def test_invertd_brings_predictions_back_to_hu_and_geometry():
+    from monai.transforms import EnsureTyped, Invertd, SpatialPadd
+
+    pre = Compose([EnsureTyped("image"), ScaleHUd("image"), SpatialPadd("image", (6, 6))])
+    data = pre({"image": torch.tensor([[[-1024.0, 0.0], [1024.0, 3072.0]]])})
+    assert tuple(data["image"].shape) == (1, 6, 6)
+    data["pred"] = data["image"] * 1.0  # an identity "network" in [-1, 1]
+    out = Invertd("pred", transform=pre, orig_keys="image")(data)["pred"]
+    torch.testing.assert_close(out.as_tensor(), torch.tensor([[[-1024.0, 0.0], [1024.0, 3072.0]]]))

@@ -82,6 +82,12 @@ class DomainRegistry(Mapping[str, DomainInfo]):
     def __getitem__(self, name: str) -> DomainInfo:
         return self._domains[self.validate_name(name)]
 
+    def __contains__(self, name: object) -> bool:
+        return name in self._domains
+
+    def get(self, name: str, default: DomainInfo | None = None) -> DomainInfo | None:
+        return self._domains.get(name, default)
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._domains)
 

@@ -87,7 +87,7 @@ def gradient_penalty(
     def critic(x: torch.Tensor) -> torch.Tensor:
         pred = discriminator(x)
         preds = [pred] if isinstance(pred, torch.Tensor) else list(pred)
-        return torch.cat([p.float().flatten(1) for p in preds], 1)
+        return torch.cat([p.float().reshape(p.shape[0], -1) for p in preds], 1)
 
     with torch.autocast(device_type=real.device.type, enabled=False):
         return _gradient_penalty(critic, real.float(), fake.float(), lambda_gp=weight)

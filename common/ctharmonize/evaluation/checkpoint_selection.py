@@ -278,8 +278,20 @@ class EmphysemaCheckpointSelector:
         self.step(int(engine.state.epoch), network)
 
     def step(self, epoch: int, network: Any) -> list[dict[str, Any]]:
-        """Score ``epoch`` with the harmonizer's current weights, re-rank, update files; return the ranking."""
-        metrics = self.validation.metrics(self.harmonizer)
+        """Score ``epoch`` with the harmonizer's current weights, re-rank, update files; return the ranking.
+
+        The network is put in eval mode (no gradients) during validation and restored afterwards.
+        """
+        modules = [network] if isinstance(network, torch.nn.Module) else list(dict(network).values())
+        modes = [m.training for m in modules]
+        try:  # validate in eval mode without gradients, then restore the training modes
+            for m in modules:
+                m.eval()
+            with torch.no_grad():
+                metrics = self.validation.metrics(self.harmonizer)
+        finally:
+            for m, mode in zip(modules, modes, strict=True):
+                m.train(mode)
         self.table[epoch] = metrics
         self.ranking = rank_checkpoints(self.table, self.weights)
         order = [r["epoch"] for r in self.ranking]

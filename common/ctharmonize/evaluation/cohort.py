@@ -7,6 +7,7 @@ statistics; :func:`ctharmonize.evaluation.run.run_evaluation` writes everything.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -19,6 +20,8 @@ from ctharmonize.errors import ConfigError, DimensionError
 from ctharmonize.evaluation.pairing import Cohort, Scan
 from ctharmonize.metrics.dice import dice
 from ctharmonize.metrics.image_similarity import ncc, nrmse, psnr, ssim
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["MASK_SOURCES", "MEASURES", "CohortEvaluation", "ScanCache", "evaluate_cohort", "read_label_map"]
 
@@ -110,8 +113,12 @@ def _similarity(image: np.ndarray, reference: np.ndarray, prefix: str) -> dict[s
 
 
 def _example_slice(lung: np.ndarray) -> int:
+    """The slice nearest the middle among those with at least 90 % of the largest lung area."""
     per_slice = lung.reshape(lung.shape[0], -1).astype(bool).sum(axis=1)
-    return int(np.argmax(per_slice)) if per_slice.any() else lung.shape[0] // 2
+    if not per_slice.any():
+        return lung.shape[0] // 2
+    candidates = np.flatnonzero(per_slice >= 0.9 * per_slice.max())
+    return int(candidates[np.argmin(np.abs(candidates - (lung.shape[0] - 1) / 2))])
 
 
 def evaluate_cohort(
@@ -183,7 +190,13 @@ def _evaluate_scan(
     if lung.shape != volume.array.shape:
         raise DimensionError(scan.lung or scan.image, f"lung mask shape {lung.shape} != image shape {volume.array.shape}")
     row["mask_source"] = lung_from
-    row.update(_measures(volume.array, lung, volume.spacing, threshold, ""))
+    row["warning"] = ""
+    if not lung.any():
+        logger.warning("%s: empty lung mask (%s); emphysema measures set to NaN", scan.image, lung_from)
+        row["warning"] = f"empty lung mask ({lung_from})"
+        row.update({k: math.nan for k in (*MEASURES, "laa_pct_right", "laa_pct_left")})
+    else:
+        row.update(_measures(volume.array, lung, volume.spacing, threshold, ""))
     row["ref_laa_pct"] = math.nan
     row.update({f"after_{k}": math.nan for k in (*MEASURES, "laa_pct_right", "laa_pct_left")})
     row.update({f"dice_{k}": math.nan for k in BODY_LABELS})
@@ -195,7 +208,10 @@ def _evaluate_scan(
         harmonized = cache.volume(scan, "harmonized")
         _check_same_grid(volume, harmonized, scan.harmonized, "harmonized image")
         h_lung, _ = cache.lung(scan, "harmonized")
-        row.update(_measures(harmonized.array, h_lung, harmonized.spacing, threshold, "after_"))
+        if h_lung.any():
+            row.update(_measures(harmonized.array, h_lung, harmonized.spacing, threshold, "after_"))
+        else:
+            row["warning"] = "; ".join(filter(None, [row["warning"], "empty lung mask (harmonized)"]))
         if body_composition:
             from ctharmonize.segmentation import body_composition as label_body
 

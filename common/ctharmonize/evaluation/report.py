@@ -37,7 +37,7 @@ def _p(test: Mapping[str, Any] | None) -> str:
 
 def _ci(block: Mapping[str, Any] | None) -> str:
     if not block:
-        return "n/a (no harmonized images)"
+        return "n/a (none harmonized to this reference)"
     return f"{_pct(block['rmse'])} [{_pct(block['ci_low'])}, {_pct(block['ci_high'])}]"
 
 
@@ -135,6 +135,8 @@ def render_report(summary: Mapping[str, Any], figures: Mapping[str, str], title:
     else:
         lines += ["No harmonized images: Dice of muscle/SAT not computed."]
 
+    if summary.get("warnings"):
+        lines += ["", "## Warnings", ""] + [f"* {w}" for w in summary["warnings"]]
     lines += ["", "## Figures", ""]
     for caption, rel in figures.items():
         lines += [f"### {caption}", "", f"![{caption}]({rel})", ""]

@@ -148,4 +148,5 @@ def summarize(
         "paired": _paired(rows, n_resamples, seed, ci),
         "unpaired": _unpaired(rows, reference_kernel, bins),
         "dice": _dice(rows),
+        "warnings": [f"{r['subject']} {r['kernel']}: {r['warning']}" for r in rows if r.get("warning")],
     }

@@ -138,20 +138,29 @@ def _default_derivation(volume: Volume, model_name: str | None, target_kernel: s
     return text
 
 
-def _pixels(volume: Volume) -> tuple[np.ndarray, float, float | None]:
-    """int16 stored values (Z, Y, X), RescaleIntercept, and padding HU (None without FOV mask)."""
-    hu = np.rint(np.asarray(volume.array, dtype=np.float64))
-    pad_hu: float | None = None
+def _pixel_plan(volume: Volume) -> tuple[float, float | None]:
+    """RescaleIntercept and padding HU (None without an FOV mask) for the whole series."""
+    hu = np.asarray(volume.array, dtype=np.float32)
     mask = volume.fov_mask
     if mask is not None and not mask.all():
         pad_hu = float(np.rint(volume.header.padding_value if volume.header.padding_value is not None
                                else DEFAULT_PADDING_HU))
-        hu = np.where(mask, np.maximum(hu, pad_hu + 1.0), pad_hu)
-    lo, hi = float(hu.min()), float(hu.max())
+        inside_max = float(np.rint(np.max(hu, where=mask, initial=-np.inf))) if mask.any() else pad_hu
+        lo, hi = pad_hu, max(inside_max, pad_hu + 1.0)
+    else:
+        pad_hu = None
+        lo, hi = float(np.rint(hu.min())), float(np.rint(hu.max()))
     # Shift only when the HU range does not fit int16; a range wider than 65535 HU is clipped at the top.
     intercept = 0.0 if (lo >= -32768 and hi <= 32767) else lo + 32768.0
-    raw = np.clip(hu - intercept, -32768, 32767).astype(np.int16)
-    return raw, intercept, pad_hu
+    return intercept, pad_hu
+
+
+def _slice_pixels(volume: Volume, k: int, intercept: float, pad_hu: float | None) -> np.ndarray:
+    """Stored int16 values (Y, X) of slice k: HU rounded, padding outside the FOV, minus the intercept."""
+    hu = np.rint(np.asarray(volume.array[k], dtype=np.float64))
+    if pad_hu is not None:
+        hu = np.where(volume.fov_mask[k], np.maximum(hu, pad_hu + 1.0), pad_hu)
+    return np.clip(hu - intercept, -32768, 32767).astype(np.int16)
 
 
 def _base_dataset(
@@ -307,7 +316,7 @@ def write_dicom(
     try:
         syntax = compression_syntax(compress, volume.shape[1:])
         base = _base_dataset(volume, series_description_suffix, derivation_description, model_name, target_kernel)
-        raw, intercept, pad_hu = _pixels(volume)
+        intercept, pad_hu = _pixel_plan(volume)
         base.RescaleIntercept = _ds(intercept)
         if pad_hu is not None:
             base.add_new("PixelPaddingValue", "SS", int(pad_hu - intercept))
@@ -321,7 +330,9 @@ def write_dicom(
     normal = np.cross(volume.direction[:, 0], volume.direction[:, 1])
 
     def write_slice(k: int, folder: Path) -> None:
-        ds = copy.deepcopy(base)
+        ds = Dataset()
+        for elem in base:  # shallow per-element copies: per-slice assignments never touch base
+            ds.add(copy.copy(elem))
         position = origin + k * step
         ds.SOPInstanceUID = generate_uid()
         ds.InstanceNumber = k + 1
@@ -334,7 +345,7 @@ def write_dicom(
         meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
         meta.ImplementationVersionName = "CTHARMONIZE"
         ds.file_meta = meta
-        pixels = np.ascontiguousarray(raw[k])
+        pixels = _slice_pixels(volume, k, intercept, pad_hu)
         if syntax is None:
             ds.PixelData = pixels.astype("<i2", copy=False).tobytes()
         else:

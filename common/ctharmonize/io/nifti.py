@@ -5,10 +5,12 @@ and LPS (SimpleITK's convention), so the reader transposes the array and flips t
 affine rows. Values are **HU** (scl_slope / scl_inter applied).
 
 Outside-FOV padding values (-2048, -3024, -2000 HU) found in a NIfTI become ``fov_mask`` ==
-False and -1024 HU, exactly as for DICOM. The writer stores float32 HU by default
-(``dtype="int16"`` rounds and clips) and writes outside-FOV voxels back as the padding value
-(``header.padding_value`` when it is one of those values, else -3024 HU) so the FOV survives a
-round trip. A dcm2niix/BIDS JSON sidecar (``name.json`` next to ``name.nii[.gz]``) fills the
+False and -1024 HU, exactly as for DICOM. The writer stores ``volume.array`` as float32 HU by
+default (``dtype="int16"`` rounds and clips). Outside-FOV voxels are written as they are in the
+array (-1024 HU after reading) unless ``padding=True``, which writes the padding value
+(``header.padding_value`` when it is one of those values, else -3024 HU) so that the FOV survives a
+round trip. (Not the default: a label map made with ``volume.with_array(labels)`` keeps the image's
+``fov_mask`` and must not get -3024 written into it.) A dcm2niix/BIDS JSON sidecar (``name.json`` next to ``name.nii[.gz]``) fills the
 header summary when present; the writer writes one when ``sidecar=True``.
 """
 
@@ -172,6 +174,7 @@ def write_nifti(
     overwrite: bool = False,
     dtype: str = "float32",
     sidecar: bool = False,
+    padding: bool = False,
 ) -> Path:
     """Write ``volume`` as NIfTI-1 (gzip when the name ends in ``.gz``); returns the path.
 
@@ -181,6 +184,7 @@ def write_nifti(
         overwrite: replace an existing file.
         dtype: ``"float32"`` (HU as is) or ``"int16"`` (rounded, clipped to the int16 range).
         sidecar: also write the header summary as a BIDS-style ``name.json``.
+        padding: write voxels outside ``volume.fov_mask`` as the padding value (see module docstring).
     """
     path = Path(path)
     if dtype not in ("float32", "int16"):
@@ -192,7 +196,7 @@ def write_nifti(
     bad = int(data.size - np.count_nonzero(np.isfinite(data)))
     if bad:
         raise NonFiniteError(path, f"volume holds {bad} NaN or infinite voxels; refusing to write them")
-    if volume.fov_mask is not None and not volume.fov_mask.all():
+    if padding and volume.fov_mask is not None and not volume.fov_mask.all():
         pad = volume.header.padding_value
         pad = pad if pad is not None and pad in PADDING_VALUES_HU else -3024.0
         data = np.where(volume.fov_mask, data, np.float32(pad))

@@ -29,11 +29,13 @@ def write_volume(
     header_overrides: Mapping[str, Any] | None = None,
     nifti_dtype: str = "float32",
     sidecar: bool = False,
+    nifti_padding: bool = False,
 ) -> Path:
     """Write a HU volume; the format follows ``path``.
 
     ``*.nii`` / ``*.nii.gz`` -> NIfTI (``nifti_dtype`` float32 or int16 HU, sform = qform =
-    ``volume.affine_ras()``, optional JSON ``sidecar``). Any other path (no known file suffix) ->
+    ``volume.affine_ras()``, optional JSON ``sidecar``; ``nifti_padding=True`` writes the padding
+    value outside ``fov_mask``, otherwise the array is written as it is). Any other path (no known file suffix) ->
     a folder holding a derived CT DICOM series (see :mod:`ctharmonize.io.dicom_writer` for the
     attributes; the DICOM-only keywords are ignored for NIfTI). Nothing is replaced unless
     ``overwrite=True``; the output appears atomically.
@@ -43,7 +45,8 @@ def write_volume(
     """
     path = Path(path)
     if is_nifti_path(path):
-        return write_nifti(volume, path, overwrite=overwrite, dtype=nifti_dtype, sidecar=sidecar)
+        return write_nifti(volume, path, overwrite=overwrite, dtype=nifti_dtype, sidecar=sidecar,
+                           padding=nifti_padding)
     if path.suffix.lower() in UNSUPPORTED_SUFFIXES | {".dcm", ".ima"}:
         raise UnsupportedFormatError(
             path, f"cannot write {path.suffix!r}; give a .nii/.nii.gz file or a folder name for a DICOM series")

@@ -25,3 +25,13 @@ __all__ = [
     "rank_checkpoints",
     "ssim",
 ]
+from ctharmonize.metrics.emphysema import (  # noqa: E402
+    emphysema_measures,
+    laa,
+    lung_mass_g,
+    lung_volume_ml,
+    mean_lung_density,
+    perc15,
+)
+
+__all__ += ["emphysema_measures", "laa", "lung_mass_g", "lung_volume_ml", "mean_lung_density", "perc15"]

@@ -12,10 +12,11 @@ Per axial slice, on HU smoothed in-plane (Gaussian, ``smooth_sigma`` voxels; tam
   "inside the wall";
 * the *visceral cavity* = the inside of the bone cage: the hull of the bone (dilate by
   ``cage_closing_mm``, which links the rib cross-sections, fill, erode back) shrunk by
-  ``cage_wall_mm`` (the ribs and intercostal muscles stay outside the cavity);
+  ``cage_wall_mm`` (the ribs and intercostal muscles stay outside the cavity), joined with the
+  convex hull of the lungs (lungs + mediastinum) and grown by ``air_rim`` voxels;
 * skeletal muscle (5) = ``muscle_hu`` (-29..150 HU) inside the wall but outside the cavity;
-* subcutaneous fat (6) = ``fat_hu`` (-190..-30 HU) outside the wall;
-* visceral / intermuscular fat (7) = fat-range voxels inside the wall;
+* subcutaneous fat (6) = ``fat_hu`` (-190..-30 HU) outside the wall or on its outermost voxel;
+* visceral / intermuscular fat (7) = fat-range voxels deeper inside the wall;
 * other (9) = remaining body voxels (cavity organs, skin, rims); 0 outside the body.
 
 Limitations: contrast-enhanced vessels above ``bone_hu`` count as bone; below the rib cage
@@ -84,10 +85,10 @@ def body_composition_threshold(
     muscle_hu: tuple[float, float] = (-29.0, 150.0),
     fat_hu: tuple[float, float] = (-190.0, -30.0),
     bone_hu: float = 200.0,
-    skin_mm: float = 3.0,
+    skin_mm: float = 2.0,
     air_rim: float = 2.0,
     wall_closing_mm: float = 10.0,
-    cage_closing_mm: float = 25.0,
+    cage_closing_mm: float = 40.0,
     cage_wall_mm: float = 12.0,
     include_lungs: bool = True,
     name: str | None = None,
@@ -129,13 +130,17 @@ def body_composition_threshold(
     for z in range(inner.shape[0]):  # an open wall: fall back to its convex hull
         if wall[z].any() and inner[z].sum() < 1.5 * wall[z].sum():
             inner[z] = convex_hull_image(wall[z])
+    core = _edt_slices(inner, (1.0, 1.0)) > 1.0  # fat on the wall's blurred outer edge is SAT
     cage = _hull_slices(bone, cage_closing_mm, sampling)
     cavity = _edt_slices(cage, sampling) > cage_wall_mm
+    for z in np.flatnonzero((lung > 0).any(axis=(1, 2))):  # lungs and mediastinum between them
+        cavity[z] |= convex_hull_image(lung[z] > 0)
+    cavity = (_edt_slices(~cavity, (1.0, 1.0)) <= air_rim) & body
 
     out[body] = 9
     out[muscle_range & inner & ~cavity] = 5
-    out[fat & ~inner] = 6
-    out[fat & inner] = 7
+    out[fat & ~core] = 6
+    out[fat & core] = 7
     out[bone] = 8
     if include_lungs:
         out[(lung == 1) & body] = 1

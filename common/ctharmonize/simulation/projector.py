@@ -41,17 +41,28 @@ def _nufft():
     return finufft
 
 
+def _threads(nthreads: int | None) -> dict:
+    """finufft keyword for the thread count (default: torch's / OMP setting)."""
+    if nthreads is None:
+        import os
+
+        env = os.environ.get("OMP_NUM_THREADS")
+        nthreads = int(env) if env and env.isdigit() else min(os.cpu_count() or 1, 4)
+    return {"nthreads": int(nthreads)}
+
+
 def _polar_points(theta: np.ndarray, rho: np.ndarray, dx: float) -> tuple[np.ndarray, np.ndarray]:
     """finufft points (rows = y, columns = x) for frequencies ``rho`` (cycles/mm) on each view."""
     wy = (2 * np.pi * dx) * np.outer(np.sin(theta), rho).ravel()
     wx = (2 * np.pi * dx) * np.outer(np.cos(theta), rho).ravel()
-    return np.mod(wy + np.pi, 2 * np.pi) - np.pi, np.mod(wx + np.pi, 2 * np.pi) - np.pi
+    wrap = (np.mod(wy + np.pi, 2 * np.pi) - np.pi, np.mod(wx + np.pi, 2 * np.pi) - np.pi)
+    return wrap[0].astype(np.float32), wrap[1].astype(np.float32)
 
 
 def _half_pixel_phase(theta: np.ndarray, rho: np.ndarray, dx: float, n: int) -> np.ndarray:
     """Phase that moves finufft's mode grid (index - n/2) to pixel centres (index - (n-1)/2)."""
     shift = 0.5 * dx if n % 2 == 0 else 0.0
-    return np.exp(-2j * np.pi * shift * np.outer(np.sin(theta) + np.cos(theta), rho))
+    return np.exp(-2j * np.pi * shift * np.outer(np.sin(theta) + np.cos(theta), rho)).astype(np.complex64)
 
 
 def project(mu: np.ndarray, dx: float, geom: ParallelGeometry, band: np.ndarray | None = None,
@@ -73,11 +84,12 @@ def project(mu: np.ndarray, dx: float, geom: ParallelGeometry, band: np.ndarray 
         x = np.clip((np.abs(r) / nyq - 0.8) / 0.2, 0.0, 1.0)
         band = 0.5 * (1 + np.cos(np.pi * x))
     wy, wx = _polar_points(geom.theta, r, dx)
-    coeff = _nufft().nufft2d2(wy, wx, mu.astype(np.complex128), eps=1e-6, nthreads=nthreads)  # (Z, V*K)
-    coeff = coeff.reshape(z, geom.n_views, r.size) * _half_pixel_phase(geom.theta, r, dx, n)[None]
-    spec = np.zeros((z, geom.n_views, geom.n_det), np.complex128)
-    spec[:, :, keep] = coeff * (dx * dx) * band[None, None]
-    sino = np.fft.ifft(spec, axis=-1).real / geom.dt
+    coeff = _nufft().nufft2d2(wy, wx, mu.astype(np.complex64), eps=1e-5, **_threads(nthreads))  # (Z, V*K)
+    coeff = coeff.reshape(z, geom.n_views, r.size)
+    coeff *= _half_pixel_phase(geom.theta, r, dx, n)[None] * np.float32(dx * dx) * band.astype(np.float32)[None]
+    spec = np.zeros((z, geom.n_views, geom.n_det), np.complex64)
+    spec[:, :, keep] = coeff
+    sino = np.fft.ifft(spec, axis=-1).real.astype(np.float32) / np.float32(geom.dt)
     return np.fft.fftshift(sino, axes=-1)
 
 
@@ -95,10 +107,10 @@ def backproject_filtered(sino: np.ndarray, geom: ParallelGeometry, filters: list
     """
     z = sino.shape[0]
     length = pad_factor * geom.n_det
-    padded = np.zeros((z, geom.n_views, length), np.float64)
+    padded = np.zeros((z, geom.n_views, length), np.float32)
     off = (length - geom.n_det) // 2
     padded[:, :, off:off + geom.n_det] = sino
-    spec = np.fft.rfft(np.fft.ifftshift(padded, axes=-1), axis=-1) * geom.dt  # (Z, V, L//2+1)
+    spec = (np.fft.rfft(np.fft.ifftshift(padded, axes=-1), axis=-1) * geom.dt).astype(np.complex64)  # (Z, V, L//2+1)
     rho = np.fft.rfftfreq(length, d=geom.dt)
     d_rho = 1.0 / (length * geom.dt)
     d_theta = np.pi / geom.n_views
@@ -114,8 +126,8 @@ def backproject_filtered(sino: np.ndarray, geom: ParallelGeometry, filters: list
         nz = np.nonzero(np.abs(f) > 1e-7 * np.abs(f).max())[0]
         last = int(nz.max()) + 1 if nz.size else 1
         r = rho[:last]
-        c = spec[:, :, :last] * (f[:last] * phase[:, :last])[None]
+        c = spec[:, :, :last] * (f[:last] * phase[:, :last]).astype(np.complex64)[None]
         wy, wx = _polar_points(geom.theta, r, dx)
-        img = _nufft().nufft2d1(wy, wx, c.reshape(z, -1), (n, n), eps=1e-6, isign=1, nthreads=nthreads)
+        img = _nufft().nufft2d1(wy, wx, c.reshape(z, -1), (n, n), eps=1e-5, isign=1, **_threads(nthreads))
         out.append(img.real.astype(np.float32))
     return out

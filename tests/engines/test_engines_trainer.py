@@ -1,0 +1,203 @@
+"""GANTrainer / CycleGANTrainer behaviour on toy 16x16 data (single process, CPU)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from ctharmonize.engines import CycleGANTrainer, GANTensorBoardHandler, linear_decay_lambda
+from ctharmonize.errors import ConfigError, OutputExistsError
+from engines_toy import ToyDiscriminator, ToyGenerator, build_trainer, toy_data
+from ignite.engine import Events
+from torch.utils.data import DataLoader
+
+
+def _record_outputs(trainer):
+    outputs = []
+    trainer.add_event_handler(Events.ITERATION_COMPLETED, lambda e: outputs.append({k: float(v) for k, v in e.state.output.items()}))
+    return outputs
+
+
+def test_iteration_weights_terms_steps_every_optimizer_and_averages_per_epoch():
+    trainer = build_trainer(max_epochs=2, loss_weights={"cycle": 10, "identity": 5, "adv_A": 2})
+    outputs = _record_outputs(trainer)
+    epoch_metrics = []
+    trainer.add_event_handler(Events.EPOCH_COMPLETED, lambda e: epoch_metrics.append(dict(e.state.metrics)))
+    trainer.run()
+    assert trainer.state.iteration == 4 and len(outputs) == 4
+    for out in outputs:
+        expected = (2 * out["G/adv_A"] + out["G/adv_B"] + 10 * (out["G/cycle_A"] + out["G/cycle_B"])
+                    + 5 * (out["G/identity_A"] + out["G/identity_B"]))
+        assert out["G/total"] == pytest.approx(expected, rel=1e-5)
+        for d in ("D_A", "D_B"):
+            assert out[f"{d}/total"] == pytest.approx(out[f"{d}/real"] + out[f"{d}/fake"], rel=1e-5)
+    for opt in trainer.optimizers.values():
+        assert all(s["step"] == 4 for s in opt.state.values())
+    # epoch means of the per-iteration values (2 iterations per epoch)
+    for epoch, metrics in enumerate(epoch_metrics):
+        for key in ("G/total", "D_A/real", "G/cycle_B"):
+            assert metrics[key] == pytest.approx((outputs[2 * epoch][key] + outputs[2 * epoch + 1][key]) / 2, rel=1e-5)
+    # learning rate decayed per epoch with the CycleGAN rule (1 constant + 1 decay epoch)
+    rule = linear_decay_lambda(1, 1)
+    assert trainer.optimizers["G"].param_groups[0]["lr"] == pytest.approx(2e-3 * rule(2))
+
+
+def test_discriminators_frozen_in_generator_step_and_trainable_in_their_own():
+    seen = {}
+
+    class Spy(CycleGANTrainer):
+        def generator_step(self, batch, fakes):
+            seen["g"] = [p.requires_grad for n in self.discriminators for p in self.networks[n].parameters()]
+            seen["g_fake_grad"] = fakes["fake_B"].requires_grad
+            return super().generator_step(batch, fakes)
+
+        def discriminator_step(self, batch, fakes):
+            seen["d"] = [p.requires_grad for n in self.discriminators for p in self.networks[n].parameters()]
+            seen["d_fake_grad"] = fakes["fake_B"].requires_grad
+            return super().discriminator_step(batch, fakes)
+
+    trainer = _build(Spy, max_epochs=1)
+    g_before = {k: v.clone() for k, v in trainer.networks["G_AB"].state_dict().items()}
+    trainer.run()
+    assert not any(seen["g"]) and all(seen["d"])
+    assert seen["g_fake_grad"] and not seen["d_fake_grad"]
+    assert any(not torch.equal(v, trainer.networks["G_AB"].state_dict()[k]) for k, v in g_before.items())
+
+
+def test_generator_every_updates_generators_on_every_nth_iteration():
+    trainer = build_trainer(max_epochs=2, generator_every=3)
+    outputs = _record_outputs(trainer)
+    trainer.run()
+    g_steps = trainer.optimizers["G"].state[trainer.optimizers["G"].param_groups[0]["params"][0]]["step"]
+    d_steps = trainer.optimizers["D_A"].state[trainer.optimizers["D_A"].param_groups[0]["params"][0]]["step"]
+    assert (float(g_steps), float(d_steps)) == (2.0, 4.0)  # iterations 1 and 4
+    assert ["G/total" in o for o in outputs] == [True, False, False, True]
+
+
+def test_bf16_autocast_runs_on_cpu():
+    dtypes = []
+
+    class Spy(CycleGANTrainer):
+        def forward(self, batch):
+            fakes = super().forward(batch)
+            dtypes.append(fakes["fake_B"].dtype)
+            return fakes
+
+    trainer = _build(Spy, max_epochs=1, amp="bf16")
+    outputs = _record_outputs(trainer)
+    trainer.run()
+    assert dtypes == [torch.bfloat16, torch.bfloat16]
+    assert all(torch.isfinite(torch.tensor(list(o.values()))).all() for o in outputs)
+    assert all(p.dtype == torch.float32 for p in trainer.networks["G_AB"].parameters())
+
+
+def test_fp16_uses_one_grad_scaler_per_optimizer():
+    class InfOnDA(CycleGANTrainer):
+        def discriminator_step(self, batch, fakes):
+            terms = super().discriminator_step(batch, fakes)
+            if self.state.iteration == 1:
+                terms["D_A"]["real"] = terms["D_A"]["real"] * float("inf")
+            return terms
+
+    trainer = _build(InfOnDA, max_epochs=1, amp="fp16", stop_on_nan=False)
+    assert set(trainer.scalers) == {"G", "D_A", "D_B"}
+    assert len({id(s) for s in trainer.scalers.values()}) == 3
+    d_a = {k: v.clone() for k, v in trainer.networks["D_A"].state_dict().items()}
+    d_b = {k: v.clone() for k, v in trainer.networks["D_B"].state_dict().items()}
+    trainer.state.max_epochs = 1
+    trainer.state.epoch_length = 1  # run exactly one iteration
+    trainer.run()
+    init = 2.0**16
+    assert trainer.scalers["D_A"].get_scale() == init * 0.5  # inf gradient: D_A step skipped, its scale backed off
+    assert trainer.scalers["D_B"].get_scale() == init and trainer.scalers["G"].get_scale() == init
+    assert all(torch.equal(v, trainer.networks["D_A"].state_dict()[k]) for k, v in d_a.items())
+    assert any(not torch.equal(v, trainer.networks["D_B"].state_dict()[k]) for k, v in d_b.items())
+
+
+def test_non_finite_loss_stops_training_with_one_line_error():
+    class Diverge(CycleGANTrainer):
+        def generator_step(self, batch, fakes):
+            terms = super().generator_step(batch, fakes)
+            terms["cycle_A"] = terms["cycle_A"] * float("nan")
+            return terms
+
+    trainer = _build(Diverge, max_epochs=1)
+    with pytest.raises(ConfigError, match="G is not finite at iteration 1") as err:
+        trainer.run()
+    assert "\n" not in str(err.value)
+
+
+def test_configuration_errors_are_one_line_config_errors():
+    nets = {"G_AB": ToyGenerator(), "G_BA": ToyGenerator(), "D_A": ToyDiscriminator(), "D_B": ToyDiscriminator()}
+    loader = DataLoader(toy_data(4), batch_size=2)
+    gens = {"G_AB": nets["G_AB"], "G_BA": nets["G_BA"]}
+    discs = {"D_A": nets["D_A"], "D_B": nets["D_B"]}
+    opt_g = torch.optim.Adam([*nets["G_AB"].parameters(), *nets["G_BA"].parameters()])
+    mixed = torch.optim.Adam([*nets["D_A"].parameters(), *nets["G_AB"].parameters()])
+    with pytest.raises(ConfigError, match="mixes generator and discriminator"):
+        CycleGANTrainer("cpu", 1, loader, gens, discs, {"G": opt_g, "D": mixed,
+                                                        "D_B": torch.optim.Adam(nets["D_B"].parameters())})
+    with pytest.raises(ConfigError, match="'D_B' must have its parameters in exactly one optimizer"):
+        CycleGANTrainer("cpu", 1, loader, gens, discs, {"G": opt_g, "D_A": torch.optim.Adam(nets["D_A"].parameters())})
+    with pytest.raises(ConfigError, match="missing"):
+        CycleGANTrainer("cpu", 1, loader, {"G_AB": nets["G_AB"]}, discs,
+                        {"G": torch.optim.Adam(nets["G_AB"].parameters()),
+                         "D_A": torch.optim.Adam(nets["D_A"].parameters()),
+                         "D_B": torch.optim.Adam(nets["D_B"].parameters())})
+    with pytest.raises(ConfigError, match="amp must be"):
+        build_trainer(amp="fp8")
+
+
+def test_checkpoint_dir_refuses_earlier_run_unless_resume_or_overwrite(tmp_path):
+    build_trainer(max_epochs=1, checkpoint_dir=tmp_path, save_epoch_weights=True).run()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint_2.pt", "weights_epoch0001.pt"]
+    weights = torch.load(tmp_path / "weights_epoch0001.pt", weights_only=True)
+    assert set(weights) == {"G_AB", "G_BA", "engine"}
+    with pytest.raises(OutputExistsError, match="resume_from='auto' or overwrite=True"):
+        build_trainer(max_epochs=1, checkpoint_dir=tmp_path).run()
+    resumed = build_trainer(max_epochs=2, checkpoint_dir=tmp_path, resume_from="auto")
+    resumed.run()  # continues epoch 2 only
+    assert resumed.state.iteration == 4
+    assert float(resumed.optimizers["G"].state[resumed.optimizers["G"].param_groups[0]["params"][0]]["step"]) == 4.0
+    fresh = build_trainer(max_epochs=1, checkpoint_dir=tmp_path, overwrite=True)
+    fresh.run()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint_2.pt"]
+    with pytest.raises(ConfigError, match="does not exist"):
+        build_trainer(max_epochs=1, resume_from=str(tmp_path / "nope.pt")).run()
+
+
+def test_handlers_see_networks_and_tensorboard_gets_losses_lrs_images(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    class GeneratorProbe:  # what a checkpoint-selection handler does: run a raw generator at epoch end
+        outputs = []
+
+        def attach(self, engine):
+            engine.add_event_handler(Events.EPOCH_COMPLETED, self)
+
+        def __call__(self, engine):
+            with torch.no_grad():
+                self.outputs.append(engine.networks["G_AB"](torch.zeros(1, 1, 16, 16)).shape)
+
+    tb = GANTensorBoardHandler(tmp_path / "tb", log_every=1, image_every=1)
+    trainer = build_trainer(max_epochs=2, train_handlers=[GeneratorProbe(), tb])
+    trainer.run()
+    assert GeneratorProbe.outputs == [torch.Size([1, 1, 16, 16])] * 2
+    acc = EventAccumulator(str(tmp_path / "tb"), size_guidance={"images": 0})
+    acc.Reload()
+    tags = acc.Tags()
+    assert {"iteration/G/total", "iteration/D_A/fake", "epoch/G/cycle_A", "lr/G", "lr/D_B"} <= set(tags["scalars"])
+    assert [e.value for e in acc.Scalars("lr/G")] == pytest.approx([2e-3, 1e-3])
+    assert len(acc.Scalars("iteration/G/total")) == 4
+    assert {"images/fake_B", "images/rec_A"} <= set(tags["images"])
+
+
+def _build(cls, **kwargs):
+    """build_trainer with a CycleGANTrainer subclass."""
+    import engines_toy
+
+    original = engines_toy.CycleGANTrainer
+    engines_toy.CycleGANTrainer = cls
+    try:
+        return build_trainer(**kwargs)
+    finally:
+        engines_toy.CycleGANTrainer = original
