@@ -99,6 +99,7 @@ class GANTrainer(Trainer):
         grad_clip_norm: clip each optimizer's gradient norm (after unscaling) when given.
         amp: ``None`` (fp32), ``"bf16"`` (autocast bfloat16, CPU or GPU) or ``"fp16"`` (autocast float16
             with one ``torch.amp.GradScaler`` per optimizer).
+        grad_scaler_kwargs: extra ``GradScaler`` arguments for fp16 (e.g. ``{"init_scale": 1024}``).
         epoch_length: iterations per epoch (default ``len(train_data_loader)``).
         non_blocking: non-blocking host to device copies.
         train_handlers: ignite handlers with ``attach(engine)``; they see ``engine.networks``,
@@ -134,6 +135,7 @@ class GANTrainer(Trainer):
         generator_every: int = 1,
         grad_clip_norm: float | None = None,
         amp: str | bool | None = None,
+        grad_scaler_kwargs: Mapping[str, Any] | None = None,
         epoch_length: int | None = None,
         non_blocking: bool = False,
         train_handlers: Sequence | None = None,
@@ -199,7 +201,8 @@ class GANTrainer(Trainer):
         self.schedulers = dict(schedulers or {})
         self.generator_groups, self.discriminator_group = self._route_optimizers()
         self.scalers = {
-            g: torch.amp.GradScaler(device.type, enabled=self.amp_mode == "fp16") for g in self.optimizers
+            g: torch.amp.GradScaler(device.type, enabled=self.amp_mode == "fp16", **dict(grad_scaler_kwargs or {}))
+            for g in self.optimizers
         }
         self.image_pools: dict[str, ImagePool] = {}
         self.epoch_average = EpochAverage()
