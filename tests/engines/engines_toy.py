@@ -14,14 +14,15 @@ import os
 import time
 
 import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
 from ctharmonize.engines import (
     CycleGANTrainer,
     RandomSubsetSampler,
     init_distributed,
     make_linear_decay_scheduler,
 )
-from torch import nn
-from torch.utils.data import DataLoader
 
 
 class ToyGenerator(nn.Module):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+
 from ctharmonize.engines import (
     ImagePool,
     RandomSubsetSampler,

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 import torch
-from ctharmonize.engines import CycleGANTrainer, GANTensorBoardHandler, linear_decay_lambda
-from ctharmonize.errors import ConfigError, OutputExistsError
 from engines_toy import ToyDiscriminator, ToyGenerator, build_trainer, toy_data
 from ignite.engine import Events
 from torch.utils.data import DataLoader
+
+from ctharmonize.engines import CycleGANTrainer, GANTensorBoardHandler, linear_decay_lambda
+from ctharmonize.errors import ConfigError, OutputExistsError
 
 
 def _record_outputs(trainer):
@@ -201,3 +202,42 @@ def _build(cls, **kwargs):
         return build_trainer(**kwargs)
     finally:
         engines_toy.CycleGANTrainer = original
+
+
+def test_partly_frozen_discriminator_stays_frozen_and_eval_mode_is_undone():
+    nets = {"G_AB": ToyGenerator(), "G_BA": ToyGenerator(), "D_A": ToyDiscriminator(), "D_B": ToyDiscriminator()}
+    frozen = nets["D_A"].net[0].weight
+    frozen.requires_grad_(False)
+    frozen_before = frozen.detach().clone()
+    opts = {
+        "G": torch.optim.Adam([*nets["G_AB"].parameters(), *nets["G_BA"].parameters()]),
+        "D_A": torch.optim.Adam([p for p in nets["D_A"].parameters() if p.requires_grad]),
+        "D_B": torch.optim.Adam(nets["D_B"].parameters()),
+    }
+    modes = []
+
+    class Spy(CycleGANTrainer):
+        def forward(self, batch):
+            modes.append(self.networks["G_AB"].training)
+            return super().forward(batch)
+
+    class EvalLeaver:  # a careless validation handler
+        def attach(self, engine):
+            engine.add_event_handler(Events.ITERATION_COMPLETED, lambda e: e.networks["G_AB"].eval())
+
+    trainer = Spy(
+        "cpu", 2, DataLoader(toy_data(4), batch_size=2),
+        {"G_AB": nets["G_AB"], "G_BA": nets["G_BA"]}, {"D_A": nets["D_A"], "D_B": nets["D_B"]}, opts,
+        train_handlers=[EvalLeaver()],
+    )
+    trainer.run()
+    assert not frozen.requires_grad and torch.equal(frozen, frozen_before)
+    assert nets["D_A"].net[2].weight.requires_grad
+    assert nets["G_AB"].training is False  # the handler left it in eval mode after every iteration,
+    assert modes == [True] * 4  # yet every iteration trained in training mode
+
+
+def test_resume_with_a_different_epoch_length_is_refused(tmp_path):
+    build_trainer(max_epochs=1, checkpoint_dir=tmp_path).run()
+    with pytest.raises(ConfigError, match="iterations per epoch"):
+        build_trainer(max_epochs=2, fraction=1.0, checkpoint_dir=tmp_path, resume_from="auto").run()

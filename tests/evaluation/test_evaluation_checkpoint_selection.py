@@ -11,6 +11,8 @@ import hashlib
 import numpy as np
 import pytest
 import torch
+from ignite.engine import Engine, Events
+
 from ctharmonize.errors import ConfigError
 from ctharmonize.evaluation.checkpoint_selection import (
     EmphysemaCheckpointSelector,
@@ -18,7 +20,6 @@ from ctharmonize.evaluation.checkpoint_selection import (
     select_checkpoint,
 )
 from ctharmonize.io import Volume, read_volume, write_volume
-from ignite.engine import Engine, Events
 
 SHAPE = (3, 16, 18)
 SPACING = (0.8, 0.8, 2.5)

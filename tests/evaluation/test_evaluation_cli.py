@@ -10,9 +10,10 @@ import math
 
 import numpy as np
 import pytest
+from scipy.ndimage import gaussian_filter
+
 from ctharmonize.cli import main
 from ctharmonize.io import read_volume, write_volume
-from scipy.ndimage import gaussian_filter
 
 
 def _laa(hu, lung):

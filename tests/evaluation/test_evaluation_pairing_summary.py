@@ -4,10 +4,11 @@ import math
 
 import numpy as np
 import pytest
+from scipy import stats
+
 from ctharmonize.errors import DatalistError
 from ctharmonize.evaluation.pairing import build_cohort
 from ctharmonize.evaluation.summary import summarize
-from scipy import stats
 
 
 def _entries():

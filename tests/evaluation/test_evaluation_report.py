@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 import pytest
+
 from ctharmonize.errors import OutputExistsError
 from ctharmonize.evaluation.plots import bland_altman_plot, dice_plot, example_panel, laa_boxplot
 from ctharmonize.evaluation.report import write_report

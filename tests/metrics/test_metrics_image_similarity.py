@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 import pytest
+
 from ctharmonize.metrics import ncc, nrmse, psnr, ssim
 
 

@@ -4,6 +4,8 @@ import math
 
 import numpy as np
 import pytest
+from scipy import stats
+
 from ctharmonize.errors import ConfigError
 from ctharmonize.metrics import (
     bootstrap_rmse,
@@ -15,7 +17,6 @@ from ctharmonize.metrics import (
     paired_wilcoxon,
     rank_checkpoints,
 )
-from scipy import stats
 
 
 def test_dice_per_label_by_hand():

@@ -84,7 +84,6 @@ def chest_phantom(
         blob = ((z - c[0]) / 6.0) ** 2 + ((y - c[1]) / 4.0) ** 2 + ((x - c[2]) / 4.0) ** 2 <= 1.0
         hu[blob & (lungs > 0)] = 40.0
     # trachea (top half, centre, slightly anterior) and two main bronchi reaching the lungs
-    top = z.max()
     carina = cz + 0.15 * hz
     trachea = ((x**2 + (y + 20.0) ** 2) <= 9.0**2) & (z >= carina)
     airway = trachea.copy()
@@ -103,14 +102,13 @@ def chest_phantom(
     hu = hu + rng.normal(0.0, noise_sd, hu.shape)
     if fov_radius_mm is not None and padding is not None:
         hu[np.sqrt(x**2 + y**2) > fov_radius_mm] = padding
-    vat_all = vat | (inner & (hu < -1e9))  # only the blob is VAT in this phantom
     return ChestPhantom(
         hu=hu.astype(np.float32),
         lung=lungs,
         airway=airway,
         muscle=muscle,
         sat=sat,
-        vat=vat_all,
+        vat=vat,
         bone=bone,
         spacing=spacing,
     )

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from monai.bundle import ConfigParser
+
 from ctharmonize.evaluation import run_evaluation
 from ctharmonize.io import read_volume
-from monai.bundle import ConfigParser
 
 TOOLS = Path(__file__).resolve().parents[2] / "tools"
 WORKFLOWS = ["segment_lungs", "emphysema", "body_composition", "evaluate", "select_checkpoint"]

@@ -32,7 +32,7 @@ __all__ = [
 
 DATALIST_SCHEMA_FILE = Path(__file__).resolve().parent / "datalist.schema.json"
 PATH_KEYS = ("image", "labels", "label", "lung", "ground_truth", "harmonized")
-DOMAIN_KEYS = ("kernel", "source_kernel")
+DOMAIN_KEYS = ("kernel", "source_kernel", "target")
 KNOWN_KEYS = (*PATH_KEYS, *DOMAIN_KEYS, "vendor", "subject", "split", "pair_id")
 SPLITS = ("train", "validation", "test")
 _SECTIONS = {"data": None, "training": "train", "validation": "validation", "test": "test"}
@@ -77,7 +77,7 @@ def load_datalist(path: str | os.PathLike, *, check_files: bool = True, registry
         path: the datalist JSON file.
         check_files: verify that every referenced file or folder exists.
         registry: a :class:`~ctharmonize.domains.DomainRegistry` or a registry file; when given,
-            ``kernel`` / ``source_kernel`` must be known domain names (else UnknownDomainError).
+            ``kernel`` / ``source_kernel`` / ``target`` must be known domain names (else UnknownDomainError).
 
     Returns:
         one dict per entry (``data`` first, then ``training``, ``validation``, ``test``), path

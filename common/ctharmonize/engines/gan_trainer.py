@@ -60,9 +60,6 @@ from ctharmonize.errors import ConfigError, OutputExistsError
 
 __all__ = ["GANTrainer"]
 
-AMP_MODES = (None, "bf16", "fp16")
-
-
 def _parse_amp(amp: str | bool | None) -> str | None:
     if amp in (None, False, "none", "None", "", "fp32"):
         return None
@@ -197,6 +194,8 @@ class GANTrainer(Trainer):
         self.generators = {n: wrap_ddp(self.networks[n], device, n in unused) for n in generators}
         self.discriminators = {n: wrap_ddp(self.networks[n], device, n in unused) for n in discriminators}
 
+        # parameters trainable at construction: set_requires_grad(..., True) re-enables only these
+        self._trainable = {id(p) for net in self.networks.values() for p in net.parameters() if p.requires_grad}
         self.optimizers = dict(optimizers)
         self.schedulers = dict(schedulers or {})
         self.generator_groups, self.discriminator_group = self._route_optimizers()
@@ -313,15 +312,16 @@ class GANTrainer(Trainer):
         Workflow.run(self)
 
     def _prepare_checkpoint_dir(self) -> None:
-        if self.checkpoint_dir is None or self.resume_from is not None or not is_main_process():
+        if self.checkpoint_dir is None or self.resume_from is not None:
             return
         old = [p for p in self.checkpoint_dir.glob("*.pt") if CHECKPOINT_RE.match(p.name) or p.name.startswith("weights_epoch")]
         if old and not self.overwrite:
             raise OutputExistsError(
                 self.checkpoint_dir, "holds checkpoints of an earlier run; pass resume_from='auto' or overwrite=True"
             )
-        for p in old:
-            p.unlink()
+        if is_main_process():
+            for p in old:
+                p.unlink(missing_ok=True)
 
     def _resume(self, resume_from: str) -> None:
         if resume_from == "auto":
@@ -338,10 +338,20 @@ class GANTrainer(Trainer):
         missing = [k for k in [*to_load, "rng"] if k not in ckpt]
         if missing:
             raise ConfigError(path, f"checkpoint lacks {missing}; was it written by a different configuration?")
+        max_epochs, epoch_length = self.state.max_epochs, self.state.epoch_length
         try:
             Checkpoint.load_objects(to_load, ckpt)
         except (RuntimeError, KeyError, ValueError) as err:
             raise ConfigError(path, f"checkpoint does not match the configured networks/optimizers: {err}") from err
+        if self.state.epoch > max_epochs:
+            raise ConfigError(path, f"checkpoint is at epoch {self.state.epoch}, beyond max_epochs={max_epochs}")
+        self.state.max_epochs = max_epochs  # the configuration may extend a finished run
+        if epoch_length is not None and self.state.epoch_length != epoch_length:
+            raise ConfigError(
+                path,
+                f"checkpoint has {self.state.epoch_length} iterations per epoch but the data loader now gives "
+                f"{epoch_length}; resume with the same data, batch size, sampler fraction and number of GPUs",
+            )
         if self._checkpointer is not None and "checkpointer" in ckpt:
             self._checkpointer.load_state_dict(ckpt["checkpointer"])
         done = self.state.iteration % self.state.epoch_length if self.state.epoch_length else 0
@@ -415,11 +425,12 @@ class GANTrainer(Trainer):
         raise NotImplementedError(f"{type(self).__name__} must implement discriminator_step()")
 
     def set_requires_grad(self, networks: Iterable[nn.Module | str], requires_grad: bool) -> None:
-        """Freeze or unfreeze networks (given as modules or names)."""
+        """Freeze or unfreeze networks (modules or names); unfreezing re-enables only the parameters
+        that were trainable when the trainer was built (partly frozen networks stay partly frozen)."""
         for net in networks:
             module = self.networks[net] if isinstance(net, str) else net
             for p in module.parameters():
-                p.requires_grad_(requires_grad)
+                p.requires_grad_(requires_grad and id(p) in self._trainable)
 
     # ------------------------------------------------------------------ helpers for subclasses
     @property
@@ -468,6 +479,8 @@ class GANTrainer(Trainer):
     def train_step(self, batch: Any) -> dict[str, torch.Tensor]:
         """One iteration; returns detached losses ``{"G/<term>", "G/total", "<D>/<term>", "<D>/total"}``."""
         batch = self.prepare_batch(batch)
+        for net in self.networks.values():
+            net.train()  # a validation handler may have left a network in eval mode
         update_g = (self.state.iteration - 1) % self.generator_every == 0
         output: dict[str, torch.Tensor] = {}
         totals: dict[str, torch.Tensor] = {}

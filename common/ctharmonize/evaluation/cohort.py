@@ -242,14 +242,14 @@ def _maybe_example(scan, ref_scan, cache, volume, harmonized, lung, threshold, e
         return
     k = _example_slice(lung)
     if harmonized is not None:
-        other, other_title = harmonized.array[k], f"after: harmonized to {scan.target}"
+        other, other_title, short = harmonized.array[k], f"after: harmonized to {scan.target}", "after"
     elif ref_scan is not None:
         ref = cache.volume(ref_scan)
         if ref.array.shape != volume.array.shape:
             return
-        other, other_title = ref.array[k], f"paired reference {ref_scan.kernel} (original)"
+        other, other_title, short = ref.array[k], f"paired reference {ref_scan.kernel} (original)", ref_scan.kernel
     else:
-        other, other_title = None, ""
+        other, other_title, short = None, "", ""
     example.clear()
     example.update(
         score=score,
@@ -260,6 +260,7 @@ def _maybe_example(scan, ref_scan, cache, volume, harmonized, lung, threshold, e
         before_title=f"before: {scan.kernel} (original)",
         after=None if other is None else np.asarray(other, dtype=np.float32),
         after_title=other_title,
+        after_short=short,
         lung=np.asarray(lung[k] > 0),
         threshold=threshold,
         spacing=volume.spacing,

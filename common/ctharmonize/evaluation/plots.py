@@ -156,10 +156,11 @@ def example_panel(example: dict[str, Any], path: str | Path, overwrite: bool = F
         axes[1].imshow(after, cmap="gray", vmin=LUNG_WINDOW[0], vmax=LUNG_WINDOW[1], aspect=aspect)
         axes[1].set_title(example["after_title"], fontsize=8)
         im = axes[2].imshow(after - before, cmap="RdBu_r", vmin=-200, vmax=200, aspect=aspect)
-        axes[2].set_title("difference (HU)", fontsize=8)
+        short = example.get("after_short") or "after"
+        axes[2].set_title(f"difference: {short} - before (HU)", fontsize=8)
         fig.colorbar(im, ax=axes[2], fraction=0.046)
         overlay(axes[3], before, "emphysema map: before")
-        overlay(axes[4], after, "emphysema map: " + example["after_title"].split(":")[0])
+        overlay(axes[4], after, f"emphysema map: {short}")
     else:
         overlay(axes[1], before, "emphysema map")
     for ax in axes:

@@ -7,7 +7,8 @@ Method (direction of travel = cranio-caudal):
 2. Seed: in the ``seed_search_mm`` nearest the superior end of the air-in-body region, the 2-D
    component of ``strict`` whose area is trachea-like (``min_area_mm2``..``max_area_mm2``), that lies
    in the central third of the body (left-right) and whose wall ring is soft tissue
-   (mediastinum/neck, not lung). The most central candidate wins.
+   (mediastinum/neck, not lung). All such components of the first slice that has any are seeds
+   (the trachea, or both main bronchi when the scan starts below the carina).
 3. Growing: slice by slice away from the seed (both ways), keep the 2-D components of ``strict``
    that touch the previous slice's airway, are not larger than ``max_area_mm2`` or
    ``max_growth`` x the previous cross-section (leak into emphysema or lung), and whose
@@ -103,7 +104,7 @@ def find_airway(
         xs = np.flatnonzero(body[z].any(axis=0))
         x_lo, x_hi = xs.min(), xs.max()
         centre = 0.5 * (x_lo + x_hi)
-        best = None
+        seeds = np.zeros(labels.shape, dtype=bool)
         areas = np.bincount(labels.ravel())
         for lab in range(1, n + 1):
             area = areas[lab] * an.pixel_mm2
@@ -115,10 +116,9 @@ def find_airway(
                 continue
             if an.lung_ring_fraction(comp, z) > max_lung_ring:
                 continue
-            if best is None or abs(cx - centre) < best[0]:
-                best = (abs(cx - centre), comp)
-        if best is not None:
-            seed_z, seed = int(z), best[1]
+            seeds |= comp
+        if seeds.any():
+            seed_z, seed = int(z), seeds
             break
     if seed is None:
         return out

@@ -143,8 +143,8 @@ def body_composition_threshold(
     out[fat & core] = 7
     out[bone] = 8
     if include_lungs:
-        out[(lung == 1) & body] = 1
-        out[(lung == 2) & body] = 2
+        out[lung == 1] = 1
+        out[lung == 2] = 2
     else:
-        out[(lung > 0) & body] = 0
+        out[lung > 0] = 0
     return out

@@ -5,7 +5,9 @@ Pipeline (all thresholds on HU after in-plane Gaussian smoothing, robust to shar
 1. Outside-FOV voxels (``fov_mask`` or padding below -1500 HU such as -2048/-3024) become air.
 2. Body = largest connected component of > ``air_threshold`` HU after an in-plane opening (the
    table falls off), holes filled per slice.
-3. Air in body = body & < ``air_threshold`` HU; components touching the slice border are dropped.
+3. Lung air = < ``air_threshold`` HU inside the body; air touching the image border or the FOV
+   edge is outside air and dropped, unless its median (raw) HU is above ``outside_air_hu``
+   (-950): that is parenchyma of a lung cut by a narrow field of view.
 4. Trachea and main bronchi are removed (:func:`ctharmonize.segmentation.airway.find_airway`).
 5. The two lungs are chosen and labelled right/left, joined lungs are split
    (:func:`ctharmonize.segmentation.lung_split.label_left_right`).
@@ -21,7 +23,7 @@ from scipy import ndimage
 from ctharmonize.io.volume import Volume
 from ctharmonize.segmentation.airway import find_airway
 from ctharmonize.segmentation.body_mask import body_mask, smooth_hu
-from ctharmonize.segmentation.holes import fill_holes_per_slice
+from ctharmonize.segmentation.holes import INPLANE_STRUCTURE, fill_holes_per_slice
 from ctharmonize.segmentation.image_input import as_segmentation_input
 from ctharmonize.segmentation.lung_split import label_left_right
 from ctharmonize.segmentation.orientation import superior_end
@@ -35,15 +37,31 @@ def _disk(radius_mm: float, sy: float, sx: float) -> np.ndarray:
     return (((yy * sy) ** 2 + (xx * sx) ** 2) <= radius_mm**2 + 1e-6)[None]
 
 
-def _drop_border_components(mask: np.ndarray) -> np.ndarray:
-    labels, n = ndimage.label(mask)
+def _lung_air(sm: np.ndarray, hu: np.ndarray, body: np.ndarray, fov: np.ndarray, air_threshold: float,
+              outside_air_hu: float) -> np.ndarray:
+    """Air that can be lung: air enclosed by the body, plus air components that reach the image
+    border or the FOV edge but are parenchyma rather than outside air (median of the unsmoothed,
+    unclipped HU above ``outside_air_hu``; noise is symmetric, so outside air has a median of
+    ~-1000 HU for any kernel): lungs cut by a narrow field of view."""
+    air = fov & (sm < air_threshold)
+    labels, n = ndimage.label(air)
     if n == 0:
-        return mask
+        return air
+    edge = ~fov
+    edge[:, 0, :] = edge[:, -1, :] = edge[:, :, 0] = edge[:, :, -1] = True
+    edge = ndimage.binary_dilation(edge, structure=INPLANE_STRUCTURE)
     touching = np.zeros(n + 1, dtype=bool)
-    for edge in (labels[:, 0, :], labels[:, -1, :], labels[:, :, 0], labels[:, :, -1]):
-        touching[np.unique(edge)] = True
-    touching[0] = True
-    return ~touching[labels] & mask
+    touching[np.unique(labels[edge & air])] = True
+    touching[0] = False
+    keep = ~touching
+    if touching.any():
+        ids = np.flatnonzero(touching)
+        medians = ndimage.median(hu, labels, ids)
+        keep[ids[np.asarray(medians) > outside_air_hu]] = True
+    keep[0] = False
+    inside = keep[labels]
+    # enclosed air counts only inside the body; cut-off parenchyma may lie outside the body mask
+    return inside & (body | touching[labels])
 
 
 def segment_lungs_threshold(
@@ -54,8 +72,9 @@ def segment_lungs_threshold(
     remove_airway: bool = True,
     airway_threshold: float = -950.0,
     airway_sigma_mm: float = 1.0,
-    closing_mm: float = 2.0,
+    closing_mm: float = 6.0,
     min_fraction: float = 0.1,
+    outside_air_hu: float = -950.0,
     superior: int | None | str = "auto",
     name: str | None = None,
 ) -> np.ndarray:
@@ -76,7 +95,7 @@ def segment_lungs_threshold(
     box = ndimage.find_objects(body.astype(np.uint8))[0]
     box = tuple(slice(max(b.start - 1, 0), min(b.stop + 1, n)) for b, n in zip(box, body.shape, strict=True))
     sm, body, fov = sm[box], body[box], inp.fov[box]
-    air = _drop_border_components(body & fov & (sm < air_threshold))
+    air = _lung_air(sm, inp.hu[box], body, fov, air_threshold, outside_air_hu)
     airway = np.zeros_like(air)
     if remove_airway:
         # the airway lumen has a size in mm: smooth it by at most ``airway_sigma_mm``
@@ -93,7 +112,7 @@ def segment_lungs_threshold(
             continue
         if closing is not None:
             m = ndimage.binary_closing(m, structure=closing) | m
-        m = fill_holes_per_slice(m) & body & ~airway
+        m = fill_holes_per_slice(m) & (body | air) & ~airway
         result[m & (result == 0) & ((lr == 0) | (lr == lab))] = lab
     out[box] = result
     return out

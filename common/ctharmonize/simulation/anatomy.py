@@ -174,7 +174,7 @@ def paint_cross_section(P: Plane, s: float, p: AnatomyParams) -> tuple[np.ndarra
     put(para & body & (depth > t_sat), L["skeletal_muscle"], p.hu_muscle)
 
     # --- lungs: cavity minus mediastinum, limited by apex and diaphragm domes
-    heart_f = _smoothstep(-s, 25.0, 85.0) * p.heart_size
+    heart_f = _smoothstep(-s, -5.0, 60.0) * p.heart_size
     med = _ellipse(P, 0.0, yv - 38.0, 30.0, 48.0) <= 1  # posterior/middle mediastinum column
     med |= _ellipse(P, 0.0, -0.45 * b, 20.0, 0.45 * b) <= 1  # anterior mediastinum
     if heart_f > 0.05:

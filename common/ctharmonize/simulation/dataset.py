@@ -13,6 +13,7 @@ sinogram (paired, pixel-aligned: same ``pair_id``); different vendors get differ
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 from pathlib import Path
@@ -50,6 +51,12 @@ def labels_document() -> dict:
         "labels": {str(k): v for k, v in TISSUE_LABELS.items()},
         "lung": {str(k): v for k, v in LUNG_LABELS.items()},
     }
+
+
+def _write_image(vol, path: Path) -> None:
+    """HU NIfTI with the vendor's padding value outside the FOV (as scanners' data converted to NIfTI)."""
+    params = inspect.signature(write_volume).parameters
+    write_volume(vol, path, **({"nifti_padding": True} if "nifti_padding" in params else {}))
 
 
 def _write_label_map(array: np.ndarray, ph: Phantom, path: Path) -> None:
@@ -110,7 +117,7 @@ def generate_dataset(
             write_volume(ph.volume(), tmp / rel["ground_truth"])
             for name, vol in vols.items():
                 image = f"images/{subject}_{name}.nii.gz"
-                write_volume(vol, tmp / image)
+                _write_image(vol, tmp / image)
                 entry = {"image": image, "kernel": name, "vendor": spec.name, "subject": subject,
                          "split": splits[i], **rel, "pair_id": subject}
                 if dicom:

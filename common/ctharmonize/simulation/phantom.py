@@ -249,10 +249,10 @@ def generate_phantom(
         else:
             c0 = _sample_points(lung_f, grid, 1, rng_emph, zw)[0]
             n_h = int(rng_emph.integers(6, 16))
-            centres = c0 + rng_emph.normal(0.0, 7.0, size=(n_h, 3))
-            radii = rng_emph.uniform(1.5, 4.0, size=n_h).tolist()
+            centres = c0 + rng_emph.normal(0.0, 6.0, size=(n_h, 3))
+            radii = rng_emph.uniform(2.0, 5.0, size=n_h).tolist()
             values = rng_emph.uniform(-990.0, -960.0, size=n_h).tolist()
-        for c, r, v in zip(centres, radii, values):
+        for c, r, v in zip(centres, radii, values, strict=False):
             sl, m = sphere_mask(grid, c, r)
             if sl is None:
                 continue
@@ -266,6 +266,9 @@ def generate_phantom(
     out_hu = _block_mean(fine_hu, 1, ss, ss)
     labels = _block_mode(lab, ssz, ss, ss)
     lung = _block_mode(side, ssz, ss, ss)
+    lung[labels == L["airway"]] = 0
+    lung[labels == L["right_lung"]] = 1
+    lung[labels == L["left_lung"]] = 2
     spacing = (dxy, dxy, dz)
     origin = (float(fov_center_mm[0] + body_c[0] * 0 - (size - 1) / 2 * dxy),
               float(fov_center_mm[1] - (size - 1) / 2 * dxy), float(z0))

@@ -17,9 +17,9 @@ class Grid:
     def box(self, lo: np.ndarray, hi: np.ndarray) -> tuple[slice, slice, slice] | None:
         """Index slices of voxels whose centres lie in [lo, hi] (mm, order z, y, x); None if empty."""
         out = []
-        for axis, l, h in zip((self.z, self.y, self.x), lo, hi):
+        for axis, low, h in zip((self.z, self.y, self.x), lo, hi, strict=True):
             step = axis[1] - axis[0] if axis.size > 1 else 1.0
-            i0 = int(np.ceil((l - axis[0]) / step))
+            i0 = int(np.ceil((low - axis[0]) / step))
             i1 = int(np.floor((h - axis[0]) / step)) + 1
             i0, i1 = max(i0, 0), min(i1, axis.size)
             if i1 <= i0:

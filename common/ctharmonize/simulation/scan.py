@@ -114,7 +114,7 @@ def simulate_scan(
     images = backproject_filtered(sino, geom, filters, n, dx, pad_factor=2)
     fov = np.broadcast_to(fov_circle((n, n)), (z, n, n)).copy()
     out: dict[str, Volume] = {}
-    for k, img in zip(ks, images):
+    for k, img in zip(ks, images, strict=True):
         hu = (1000.0 * (img / mu_w - 1.0)).astype(np.float32)
         hu[~fov] = -1024.0
         header = HeaderSummary(

@@ -27,7 +27,7 @@ def water_mu(kvp: float) -> float:
     """Linear attenuation coefficient of water (1/mm) at the effective energy for ``kvp``."""
     keys = sorted(_WATER_MU_PER_MM)
     kvp = min(max(float(kvp), keys[0]), keys[-1])
-    for lo, hi in zip(keys[:-1], keys[1:]):
+    for lo, hi in zip(keys[:-1], keys[1:], strict=True):
         if lo <= kvp <= hi:
             w = (kvp - lo) / (hi - lo)
             return (1 - w) * _WATER_MU_PER_MM[lo] + w * _WATER_MU_PER_MM[hi]
@@ -75,12 +75,12 @@ VENDORS: dict[str, VendorSpec] = {
     "siemens": VendorSpec(
         name="siemens", manufacturer="SIEMENS", model="Sensation 16", kernels=("siemens_b30f", "siemens_b50f"),
         kvp=120.0, default_mas=40.0, recon_fov_mm=350.0, fov_center_mm=(0.0, -10.0), padding_value=-2048.0,
-        detector_pitch_mm=0.45, quanta_per_mas=2.0e5, electronic_noise=3.0, slice_thickness_mm=2.0,
+        detector_pitch_mm=0.45, quanta_per_mas=0.6e5, electronic_noise=3.0, slice_thickness_mm=2.0,
     ),
     "ge": VendorSpec(
         name="ge", manufacturer="GE MEDICAL SYSTEMS", model="LightSpeed16", kernels=("ge_standard", "ge_bone"),
         kvp=120.0, default_mas=50.0, recon_fov_mm=380.0, fov_center_mm=(5.0, -20.0), padding_value=-3024.0,
-        detector_pitch_mm=0.55, quanta_per_mas=1.6e5, electronic_noise=5.0, slice_thickness_mm=2.5,
+        detector_pitch_mm=0.55, quanta_per_mas=0.7e5, electronic_noise=5.0, slice_thickness_mm=2.5,
     ),
 }
 

@@ -1,0 +1,168 @@
+"""Unaligned axial slices of several kernel domains: the training data of the multipath cycleGAN (paper 000)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from ctharmonize.datasets.prepared_volume import PreparedVolume, prepare_volume
+from ctharmonize.datasets.tissue_labels import TISSUE_LABEL_SOURCES
+from ctharmonize.errors import ConfigError, DimensionError, InputError
+
+__all__ = ["UnalignedMultiDomainSlices"]
+
+
+class UnalignedMultiDomainSlices(Dataset):
+    """Torch dataset: each item holds ONE axial slice of EVERY domain, drawn independently (unpaired).
+
+    Item ``i`` (a dict):
+
+    * ``image_<domain>``: float32 (1, H, W) in [-1, 1] (HU clipped to ``[hu_min, hu_max]`` and scaled;
+      outside the circular FOV -1, i.e. -1024 HU);
+    * ``labels_<domain>``: int64 (1, H, W) tissue codes of that slice (0 outside the FOV), when
+      ``tissue_labels`` is not None;
+    * ``fov_<domain>``: bool (1, H, W), True inside the FOV.
+
+    **Length and sampling.** ``len(dataset)`` is the number of slices of the LARGEST domain. Item ``i``
+    takes slice ``i`` of that domain (in datalist order; when several domains tie, each of them is
+    indexed by ``i``); every other domain contributes a uniformly random slice, drawn with torch's global
+    RNG (so a checkpoint's RNG state reproduces it; DataLoader workers are seeded by torch). An epoch of
+    :class:`~ctharmonize.engines.RandomSubsetSampler` (20 %) therefore covers 20 % of the largest domain
+    and an equally large random draw of the others. ``roi_size`` crops each domain's slice at an
+    independent random position (torch RNG); without it every slice of a domain must have one size.
+
+    All volumes are read and preprocessed once, in ``__init__`` (see
+    :func:`~ctharmonize.datasets.prepared_volume.prepare_volume`): in memory, or with ``cache_dir`` as
+    ``.npy`` memory maps for cohorts larger than RAM.
+
+    Args:
+        datalist: datalist JSON path, or entries (dicts with absolute paths).
+        domains: kernel-domain names to load, in network order (entries of other kernels are ignored).
+        split: keep entries of this split (None: all entries).
+        hu_min, hu_max: HU window mapped to [-1, 1] (paper 000: [-1024, 3072]).
+        roi_size: (H, W) random crop per domain (None: whole slices; H and W must be multiples of 4).
+        tissue_labels: ``"datalist"`` (entry ``labels``), ``"threshold"`` / ``"totalsegmentator"``
+            (computed with ``body_composition`` once per volume, cached in ``cache_dir``) or None.
+        cache_dir: cache folder for preprocessed volumes and computed tissue labels.
+        lung_only_fraction: None keeps every slice; a number keeps only slices whose lung pixels are
+            more than 0 and at least this fraction of the slice (needs ``lung`` masks or tissue labels).
+        circular_fov: enforce the inscribed circular FOV (paper 000).
+        segmentation_kwargs: extra arguments of ``body_composition`` (computed tissue labels).
+    """
+
+    def __init__(
+        self,
+        datalist: str | os.PathLike | Sequence[Mapping[str, Any]],
+        domains: Sequence[str],
+        split: str | None = "train",
+        hu_min: float = -1024.0,
+        hu_max: float = 3072.0,
+        roi_size: Sequence[int] | int | None = None,
+        tissue_labels: str | None = "datalist",
+        cache_dir: str | os.PathLike | None = None,
+        lung_only_fraction: float | None = None,
+        circular_fov: bool = True,
+        segmentation_kwargs: Mapping[str, Any] | None = None,
+    ):
+        source = None
+        if isinstance(datalist, str | os.PathLike):
+            from ctharmonize.data import load_datalist
+
+            source = Path(datalist)
+            entries = load_datalist(datalist)
+        else:
+            entries = [dict(e) for e in datalist]
+        self.domains = [str(d) for d in domains]
+        if not self.domains or len(set(self.domains)) != len(self.domains):
+            raise ConfigError(source, f"domains must be distinct names, got {list(domains)}")
+        if tissue_labels is not None and tissue_labels not in TISSUE_LABEL_SOURCES:
+            raise ConfigError(source, f"tissue_labels must be one of {', '.join(TISSUE_LABEL_SOURCES)} or None, "
+                                      f"got {tissue_labels!r}")
+        if lung_only_fraction is not None and not 0.0 <= float(lung_only_fraction) <= 1.0:
+            raise ConfigError(source, f"lung_only_fraction must be in [0, 1] or None, got {lung_only_fraction}")
+        self.roi_size = self._roi(roi_size, source)
+        self.tissue_labels = tissue_labels
+        selected = [e for e in entries if (split is None or e.get("split") == split) and e.get("kernel") in self.domains]
+        self.volumes: dict[str, list[PreparedVolume]] = {d: [] for d in self.domains}
+        for entry in selected:
+            vol = prepare_volume(entry, hu_min, hu_max, tissue_labels, circular_fov, cache_dir, segmentation_kwargs)
+            self.volumes[entry["kernel"]].append(vol)
+        where = f" with split {split!r}" if split is not None else ""
+        empty = [d for d in self.domains if not self.volumes[d]]
+        if empty:
+            raise InputError(source, f"no datalist entries{where} for domain(s) {', '.join(empty)}")
+        # per domain: (volume index, slice index) of every eligible slice
+        self.slices: dict[str, np.ndarray] = {}
+        for d in self.domains:
+            pairs = []
+            for v, vol in enumerate(self.volumes[d]):
+                z = np.arange(vol.num_slices)
+                if lung_only_fraction is not None:
+                    if vol.lung_fraction is None:
+                        raise ConfigError(vol.path, "lung_only_fraction needs a 'lung' mask or tissue labels")
+                    frac = np.asarray(vol.lung_fraction)
+                    z = np.flatnonzero((frac > 0) & (frac >= float(lung_only_fraction)))
+                pairs.append(np.stack([np.full(len(z), v), z], axis=1))
+            self.slices[d] = np.concatenate(pairs) if pairs else np.zeros((0, 2), dtype=int)
+            if len(self.slices[d]) == 0:
+                raise InputError(source, f"domain {d}: no slice has a lung fraction >= {lung_only_fraction}")
+            self._check_sizes(d)
+        self.counts = {d: len(self.slices[d]) for d in self.domains}
+        self._length = max(self.counts.values())
+
+    @staticmethod
+    def _roi(roi_size: Sequence[int] | int | None, source: Path | None) -> tuple[int, int] | None:
+        if roi_size is None:
+            return None
+        size = (int(roi_size), int(roi_size)) if isinstance(roi_size, int) else tuple(int(s) for s in roi_size)
+        if len(size) != 2 or min(size) < 4 or any(s % 4 for s in size):
+            raise ConfigError(source, f"roi_size must be two positive multiples of 4 (H, W), got {roi_size!r}")
+        return size  # type: ignore[return-value]
+
+    def _check_sizes(self, domain: str) -> None:
+        sizes = {vol.image.shape[1:]: vol.path for vol in self.volumes[domain]}
+        if self.roi_size is not None:
+            for size, path in sizes.items():
+                if size[0] < self.roi_size[0] or size[1] < self.roi_size[1]:
+                    raise DimensionError(path, f"slices of size {size} are smaller than roi_size {self.roi_size}")
+            return
+        if len(sizes) > 1:
+            raise DimensionError(None, f"domain {domain}: slices differ in size ({', '.join(map(str, sizes))}); "
+                                       "set roi_size to train on crops")
+        (size, path), = sizes.items()
+        if size[0] % 4 or size[1] % 4:
+            raise DimensionError(path, f"slice size {size} is not a multiple of 4; set roi_size")
+
+    def __len__(self) -> int:
+        return self._length
+
+    def _crop(self, shape: tuple[int, int]) -> tuple[slice, slice]:
+        if self.roi_size is None:
+            return slice(None), slice(None)
+        (h, w), (rh, rw) = shape, self.roi_size
+        y = int(torch.randint(h - rh + 1, (1,)))
+        x = int(torch.randint(w - rw + 1, (1,)))
+        return slice(y, y + rh), slice(x, x + rw)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        index = int(index)
+        if not 0 <= index < self._length:
+            raise IndexError(f"index {index} out of range for {self._length} items")
+        item: dict[str, torch.Tensor] = {}
+        for d in self.domains:
+            n = self.counts[d]
+            j = index if n == self._length else int(torch.randint(n, (1,)))
+            v, z = (int(t) for t in self.slices[d][j])
+            vol = self.volumes[d][v]
+            ys, xs = self._crop(vol.image.shape[1:])
+            item[f"image_{d}"] = torch.from_numpy(np.array(vol.image[z, ys, xs], dtype=np.float32))[None]
+            item[f"fov_{d}"] = torch.from_numpy(np.array(vol.fov[z, ys, xs], dtype=bool))[None]
+            if vol.labels is not None:
+                item[f"labels_{d}"] = torch.from_numpy(np.array(vol.labels[z, ys, xs], dtype=np.int64))[None]
+        return item

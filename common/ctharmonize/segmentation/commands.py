@@ -1,0 +1,74 @@
+"""``ctharmonize segment-lungs`` and ``ctharmonize body-composition``."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ctharmonize.segmentation.body_composition import body_composition as _body_composition
+from ctharmonize.segmentation.label_writer import write_label_nifti
+from ctharmonize.segmentation.lungs import segment_lungs as _segment_lungs
+
+__all__ = ["segment_lungs", "body_composition"]
+
+_NAMES = {1: "right lung", 2: "left lung", 5: "skeletal muscle", 6: "subcutaneous fat",
+          7: "visceral/intermuscular fat", 8: "bone", 9: "other body tissue"}
+
+
+def _summary(labels: np.ndarray, voxel_ml: float, codes) -> str:
+    counts = np.bincount(labels.ravel(), minlength=max(codes) + 1)
+    return ", ".join(f"{_NAMES[c]} {counts[c] * voxel_ml:.1f} mL" for c in codes)
+
+
+def segment_lungs(input: str, out: str, backend: str = "threshold", weights: str | None = None,
+                  model: str = "R231", mask_from: str | None = None, device: str | None = None,
+                  overwrite: bool = False) -> str:
+    """Segment the lungs of a CT and write a NIfTI label map (0 background, 1 right, 2 left).
+
+    Args:
+        input: DICOM series folder, DICOM file or NIfTI file (HU).
+        out: output label map, *.nii or *.nii.gz (uint8, same grid as the input).
+        backend: threshold (no weights), lungmask or totalsegmentator.
+        weights: lungmask weights file (.pth); default: the torch hub cache.
+        model: lungmask model: R231, LTRCLobes or R231CovidWeb.
+        mask_from: another image on the same grid to compute the mask on (e.g. the soft-kernel series).
+        device: cpu or cuda (default: cuda when available).
+        overwrite: replace an existing output.
+    Returns:
+        a one-line summary with the lung volumes in mL.
+    """
+    from ctharmonize.io import check_writable, read_volume
+
+    check_writable(out, overwrite)
+    vol = read_volume(input)
+    source = read_volume(mask_from) if mask_from is not None else None
+    lung = _segment_lungs(vol, backend=backend, device=device, weights=weights, model=model,
+                          mask_from=source, name=str(input))
+    write_label_nifti(lung, vol, out, overwrite=overwrite)
+    return f"{out}: {_summary(lung, vol.voxel_volume_ml, (1, 2))}"
+
+
+def body_composition(input: str, out: str, backend: str = "threshold", lung: str | None = None,
+                     device: str | None = None, overwrite: bool = False) -> str:
+    """Label skeletal muscle (5), subcutaneous fat (6), visceral/intermuscular fat (7), bone (8),
+    lungs (1/2) and other body tissue (9) of a CT and write a NIfTI label map.
+
+    Args:
+        input: DICOM series folder, DICOM file or NIfTI file (HU).
+        out: output label map, *.nii or *.nii.gz (uint8, same grid as the input).
+        backend: threshold or totalsegmentator.
+        lung: optional lung label map (NIfTI, 1 right / 2 left) on the same grid; default: computed.
+        device: cpu or cuda (totalsegmentator only).
+        overwrite: replace an existing output.
+    Returns:
+        a one-line summary with the tissue volumes in mL.
+    """
+    from ctharmonize.io import check_writable, read_volume
+
+    check_writable(out, overwrite)
+    vol = read_volume(input)
+    lung_mask = None
+    if lung is not None:
+        lung_mask = np.rint(read_volume(lung, padding_values=None).array).astype(np.uint8)
+    labels = _body_composition(vol, backend=backend, lung=lung_mask, device=device, name=str(input))
+    write_label_nifti(labels, vol, out, overwrite=overwrite)
+    return f"{out}: {_summary(labels, vol.voxel_volume_ml, (5, 6, 7, 8, 1, 2))}"
