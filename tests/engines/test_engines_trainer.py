@@ -241,3 +241,11 @@ def test_resume_with_a_different_epoch_length_is_refused(tmp_path):
     build_trainer(max_epochs=1, checkpoint_dir=tmp_path).run()
     with pytest.raises(ConfigError, match="iterations per epoch"):
         build_trainer(max_epochs=2, fraction=1.0, checkpoint_dir=tmp_path, resume_from="auto").run()
+
+
+def test_checkpoint_engine_state_names_epoch_and_iteration(tmp_path):
+    build_trainer(max_epochs=2, checkpoint_dir=tmp_path, checkpoint_every=1).run()
+    mid = torch.load(tmp_path / "checkpoint_3.pt", weights_only=True)["engine"]
+    end = torch.load(tmp_path / "checkpoint_4.pt", weights_only=True)["engine"]
+    assert (mid["iteration"], mid["epoch"], mid["epoch_length"]) == (3, 2, 2)  # written during epoch 2
+    assert (end["iteration"], end["epoch"], end["max_epochs"]) == (4, 2, 2)

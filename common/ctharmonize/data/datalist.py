@@ -31,7 +31,7 @@ __all__ = [
 ]
 
 DATALIST_SCHEMA_FILE = Path(__file__).resolve().parent / "datalist.schema.json"
-PATH_KEYS = ("image", "labels", "label", "lung", "ground_truth", "harmonized")
+PATH_KEYS = ("image", "labels", "label", "lung", "ground_truth", "harmonized", "dicom")
 DOMAIN_KEYS = ("kernel", "source_kernel", "target")
 KNOWN_KEYS = (*PATH_KEYS, *DOMAIN_KEYS, "vendor", "subject", "split", "pair_id")
 SPLITS = ("train", "validation", "test")

@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import math
 import warnings
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -285,7 +286,8 @@ class GANTrainer(Trainer):
         event = Events.EPOCH_COMPLETED
         if every > 0:
             event = event | Events.ITERATION_COMPLETED(
-                event_filter=lambda engine, it: it % every == 0 and it % engine.state.epoch_length != 0
+                event_filter=lambda engine, it: it % every == 0
+                and not (engine.state.epoch_length and it % engine.state.epoch_length == 0)
             )
         self.add_event_handler(event, self._checkpointer)
         if save_epoch_weights:
@@ -303,6 +305,16 @@ class GANTrainer(Trainer):
             self.add_event_handler(Events.EPOCH_COMPLETED, weights)
 
     # ------------------------------------------------------------------ run / resume
+    def state_dict(self) -> OrderedDict:
+        """ignite's engine state (``iteration``, ``epoch_length``, ``max_epochs``) plus ``epoch``: the epoch
+        in which (or at whose end) the checkpoint was written, for readers; ``iteration`` is authoritative."""
+        state = super().state_dict()
+        state["epoch"] = int(self.state.epoch)
+        return state
+
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
+        super().load_state_dict({k: v for k, v in state_dict.items() if k != "epoch"})
+
     def run(self) -> None:  # type: ignore[override]
         """Train (resuming first when ``resume_from`` is set)."""
         self._prepare_checkpoint_dir()

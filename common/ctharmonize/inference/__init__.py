@@ -17,6 +17,7 @@ from ctharmonize.inference.generator_weights import (
     read_generator_state,
 )
 from ctharmonize.inference.harmonize import harmonize_volume, harmonized_volume
+from ctharmonize.inference.harmonize_datalist import harmonize_datalist
 from ctharmonize.inference.hu_wrapper import HUWrapper
 from ctharmonize.inference.multipath_hu_path import MultipathHUPath
 from ctharmonize.inference.sample import ensure_sample_volume
@@ -33,6 +34,7 @@ __all__ = [
     "default_bundle_root",
     "ensure_sample_volume",
     "extract_generator_state",
+    "harmonize_datalist",
     "harmonize_volume",
     "harmonized_volume",
     "load_bundle_generator",

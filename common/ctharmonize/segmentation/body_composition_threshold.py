@@ -52,9 +52,13 @@ def _hull_slices(mask: np.ndarray, radius_mm: float, sampling) -> np.ndarray:
     """Per slice: dilate by ``radius_mm``, fill holes, erode by ``radius_mm`` (distance transforms).
 
     Unlike a closing this also closes a ring of separate pieces (rib cross-sections, a muscle
-    wall with gaps) whose gaps are narrower than 2 x ``radius_mm``, and fills what it encloses."""
-    dilated = fill_holes_per_slice(_edt_slices(~mask, sampling) <= radius_mm)
-    return (_edt_slices(dilated, sampling) > radius_mm) | mask
+    wall with gaps) whose gaps are narrower than 2 x ``radius_mm``, and fills what it encloses.
+    The slices are padded by the radius so that the image border does not stop the erosion."""
+    py, px = (int(np.ceil(radius_mm / s)) + 1 for s in sampling)
+    padded = np.pad(mask, ((0, 0), (py, py), (px, px)))
+    dilated = fill_holes_per_slice(_edt_slices(~padded, sampling) <= radius_mm)
+    hull = _edt_slices(dilated, sampling) > radius_mm
+    return hull[:, py:-py, px:-px] | mask
 
 
 def _largest_per_slice(mask: np.ndarray) -> np.ndarray:

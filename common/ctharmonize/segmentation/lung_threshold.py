@@ -9,7 +9,8 @@ Pipeline (all thresholds on HU after in-plane Gaussian smoothing, robust to shar
    edge is outside air and dropped, unless its median (raw) HU is above ``outside_air_hu``
    (-950): that is parenchyma of a lung cut by a narrow field of view.
 4. Trachea and main bronchi are removed (:func:`ctharmonize.segmentation.airway.find_airway`).
-5. The two lungs are chosen and labelled right/left, joined lungs are split
+5. Air components smaller than ``min_lung_ml`` (1 mL: sinus, bowel gas bubbles) are dropped; the
+   two lungs are chosen and labelled right/left, joined lungs are split
    (:func:`ctharmonize.segmentation.lung_split.label_left_right`).
 6. Each lung is closed in-plane (``closing_mm``) and its holes filled per slice, so vessels and
    nodules inside the lung field belong to it (lungmask convention).
@@ -74,6 +75,7 @@ def segment_lungs_threshold(
     airway_sigma_mm: float = 1.0,
     closing_mm: float = 6.0,
     min_fraction: float = 0.1,
+    min_lung_ml: float = 1.0,
     outside_air_hu: float = -950.0,
     superior: int | None | str = "auto",
     name: str | None = None,
@@ -102,7 +104,14 @@ def segment_lungs_threshold(
         sigma = min(smooth_sigma, airway_sigma_mm / min(inp.spacing[:2]))
         sm_airway = smooth_hu(inp.hu, sigma, inp.fov)[box] if sigma != smooth_sigma else sm
         airway = find_airway(sm_airway, air, body, inp.spacing, superior, threshold=airway_threshold)
-    lr = label_left_right(air & ~airway, body, inp.spacing, inp.direction, min_fraction=min_fraction)
+    candidates = air & ~airway
+    labels, n = ndimage.label(candidates)
+    if n:
+        voxel_ml = float(np.prod(inp.spacing)) / 1000.0
+        small = np.bincount(labels.ravel()) * voxel_ml < min_lung_ml
+        small[0] = False
+        candidates &= ~small[labels]
+    lr = label_left_right(candidates, body, inp.spacing, inp.direction, min_fraction=min_fraction)
     sx, sy, _ = inp.spacing
     closing = _disk(closing_mm, sy, sx) if closing_mm > 0 else None
     result = np.zeros(lr.shape, dtype=np.uint8)

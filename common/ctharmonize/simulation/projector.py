@@ -84,7 +84,7 @@ def project(mu: np.ndarray, dx: float, geom: ParallelGeometry, band: np.ndarray 
         x = np.clip((np.abs(r) / nyq - 0.8) / 0.2, 0.0, 1.0)
         band = 0.5 * (1 + np.cos(np.pi * x))
     wy, wx = _polar_points(geom.theta, r, dx)
-    coeff = _nufft().nufft2d2(wy, wx, mu.astype(np.complex64), eps=1e-5, **_threads(nthreads))  # (Z, V*K)
+    coeff = _nufft().nufft2d2(wy, wx, mu.astype(np.complex64), eps=1e-4, **_threads(nthreads))  # (Z, V*K)
     coeff = coeff.reshape(z, geom.n_views, r.size)
     coeff *= _half_pixel_phase(geom.theta, r, dx, n)[None] * np.float32(dx * dx) * band.astype(np.float32)[None]
     spec = np.zeros((z, geom.n_views, geom.n_det), np.complex64)
@@ -123,11 +123,11 @@ def backproject_filtered(sino: np.ndarray, geom: ParallelGeometry, filters: list
     phase = np.conj(_half_pixel_phase(geom.theta, rho, dx, n))
     for filt in filters:
         f = np.asarray(filt) * weight * d_rho * d_theta
-        nz = np.nonzero(np.abs(f) > 1e-7 * np.abs(f).max())[0]
+        nz = np.nonzero(np.abs(f) > 1e-4 * np.abs(f).max())[0]
         last = int(nz.max()) + 1 if nz.size else 1
         r = rho[:last]
         c = spec[:, :, :last] * (f[:last] * phase[:, :last]).astype(np.complex64)[None]
         wy, wx = _polar_points(geom.theta, r, dx)
-        img = _nufft().nufft2d1(wy, wx, c.reshape(z, -1), (n, n), eps=1e-5, isign=1, **_threads(nthreads))
+        img = _nufft().nufft2d1(wy, wx, c.reshape(z, -1), (n, n), eps=1e-4, isign=1, **_threads(nthreads))
         out.append(img.real.astype(np.float32))
     return out

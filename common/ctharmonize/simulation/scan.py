@@ -26,7 +26,7 @@ from ctharmonize.simulation.vendors import VendorSpec, get_vendor, water_mu
 __all__ = ["simulate_scan", "scan_geometry", "noisy_sinogram", "fov_circle"]
 
 
-def scan_geometry(n_fine: int, dx_fine: float, det_pitch: float, views_per_pixel: float = 1.25) -> ParallelGeometry:
+def scan_geometry(n_fine: int, dx_fine: float, det_pitch: float, views_per_pixel: float = 1.0) -> ParallelGeometry:
     """Views and detector covering the diagonal of an ``n_fine`` x ``n_fine`` grid."""
     n_det = int(np.ceil(n_fine * dx_fine * np.sqrt(2) / det_pitch)) + 8
     n_views = max(64, int(np.ceil(views_per_pixel * n_fine)))

@@ -1,0 +1,222 @@
+"""Multipath cycleGAN training: the trainer's loss terms and paths, and the bundle's train / multi-GPU / add-domain
+configs run through ``python -m monai.bundle run`` on tiny data (ngf 4, one residual block, 32x32 slices)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from ctharmonize.datasets import UnalignedMultiDomainSlices, ensure_simulated_dataset
+from ctharmonize.engines import RandomSubsetSampler
+from ctharmonize.engines.multipath_cyclegan_trainer import MultipathCycleGANTrainer
+from ctharmonize.errors import ConfigError
+from ctharmonize.networks import MultipathDiscriminators, MultipathGenerator
+from multipath_training_data import VENDORS, make_dataset
+from torch.utils.data import DataLoader
+
+DOMAINS = ["siemens_b50f", "siemens_b30f", "ge_bone", "ge_standard"]
+CONFIGS = Path(__file__).resolve().parents[2] / "bundles" / "multipath_cyclegan_ct_harmonization" / "configs"
+TINY = ["--ngf", "4", "--n_blocks", "1", "--ndf", "4", "--n_layers", "2", "--batch_size", "2", "--val_batch_size", "4"]
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory) -> Path:
+    return make_dataset(tmp_path_factory.mktemp("mp_train") / "toy", size=32, slices=4, subjects=2)
+
+
+@pytest.fixture(scope="module")
+def simulated(tmp_path_factory) -> Path:
+    """The simulator's data (3 subjects per vendor: train / validation / test), 32x32x4."""
+    return ensure_simulated_dataset(tmp_path_factory.mktemp("mp_sim") / "sim", subjects=3, size=32, slices=4, seed=0,
+                                    progress=False).parent
+
+
+def _trainer(datalist: Path, guidance: str = "tissue", max_epochs: int = 1, **kwargs) -> MultipathCycleGANTrainer:
+    torch.manual_seed(0)
+    ds = UnalignedMultiDomainSlices(datalist, DOMAINS, tissue_labels="datalist" if guidance == "tissue" else None)
+    g = MultipathGenerator(DOMAINS, ngf=4, n_blocks=1)
+    d = MultipathDiscriminators(DOMAINS, ndf=4, n_layers=2)
+    opts = {"G": torch.optim.Adam(g.parameters(), lr=2e-3, betas=(0.5, 0.999))}
+    opts |= {f"D_{n}": torch.optim.Adam(d[n].parameters(), lr=2e-3, betas=(0.5, 0.999)) for n in DOMAINS}
+    loader = DataLoader(ds, batch_size=2, sampler=RandomSubsetSampler(len(ds), 0.5, seed=0))
+    return MultipathCycleGANTrainer(device="cpu", max_epochs=max_epochs, train_data_loader=loader, generators={"G": g},
+                                    discriminators={f"D_{n}": d[n] for n in DOMAINS}, optimizers=opts,
+                                    guidance=guidance, **kwargs)
+
+
+def _tissue_mse(real: np.ndarray, fake: np.ndarray, labels: np.ndarray) -> float:
+    """Paper 000 tissue statistic by hand: per sample and label (> 5 pixels, not 0), squared mean difference."""
+    diffs = []
+    for b in range(real.shape[0]):
+        for lab in np.unique(labels[b]):
+            m = labels[b] == lab
+            if lab != 0 and m.sum() > 5:
+                diffs.append((real[b][m].mean() - fake[b][m].mean()) ** 2)
+    return float(np.mean(diffs))
+
+
+@pytest.mark.parametrize("guidance, extra", [("tissue", "tissue"), ("identity", "identity"), ("none", None)])
+def test_guidance_selects_loss_terms_and_weights(toy, guidance, extra):
+    trainer = _trainer(toy, guidance, max_epochs=1, epoch_length=1)
+    before = {n: [p.detach().clone() for p in m.parameters()] for n, m in trainer.networks.items()}
+    trainer.run()
+    out = trainer.state.output
+    ((s, t),) = trainer.paths_for_iteration(1)
+    g_terms = {k[2:] for k in out if k.startswith("G/") and k != "G/total"}
+    expected = {f"{kind}_{a}_to_{b}" for kind in ("adv", "cycle", extra) if kind for a, b in ((s, t), (t, s))}
+    assert g_terms == expected
+    weights = {"adv": 1.0, "cycle": 10.0, "tissue": 0.01, "identity": 1.0}
+    total = sum(weights[k.split("_")[0]] * float(out[f"G/{k}"]) for k in g_terms)
+    assert math.isclose(float(out["G/total"]), total, rel_tol=1e-5)
+    batch, fakes = trainer.state.batch, trainer.state.fakes
+    real_s = batch[f"image_{s}"].numpy()
+    # cycle s -> t -> s and the guidance term, recomputed by hand from the iteration's images
+    cycle = np.abs(fakes[f"rec_{s}_via_{t}"].numpy() - real_s).mean()
+    assert math.isclose(float(out[f"G/cycle_{s}_to_{t}"]), cycle, rel_tol=1e-5)
+    fake_t = fakes[f"fake_{t}_from_{s}"].numpy()
+    if guidance == "tissue":
+        tissue = _tissue_mse(real_s[:, 0], fake_t[:, 0], batch[f"labels_{s}"].numpy()[:, 0])
+        assert math.isclose(float(out[f"G/tissue_{s}_to_{t}"]), tissue, rel_tol=1e-4)
+    if guidance == "identity":
+        pool = lambda x: x.reshape(x.shape[0], 1, 16, 2, 16, 2).mean(axis=(3, 5))  # noqa: E731
+        assert math.isclose(float(out[f"G/identity_{s}_to_{t}"]), ((pool(real_s) - pool(fake_t)) ** 2).mean(),
+                            rel_tol=1e-4)
+    # only the two domains of the path have a discriminator update
+    assert {k.split("/")[0] for k in out if not k.startswith("G/")} == {f"D_{s}", f"D_{t}"}
+    for name, module in trainer.networks.items():
+        changed = any(not torch.equal(a, b) for a, b in zip(before[name], module.parameters(), strict=True))
+        assert changed == (name in ("G", f"D_{s}", f"D_{t}")), name
+
+
+def test_paths_are_seeded_per_iteration_and_configurable(toy):
+    a = _trainer(toy, "none", seed=5)
+    b = _trainer(toy, "none", seed=5)
+    drawn = [a.paths_for_iteration(i)[0] for i in range(1, 400)]
+    assert drawn == [b.paths_for_iteration(i)[0] for i in range(1, 400)]
+    assert set(drawn) == {(s, t) for s in DOMAINS for t in DOMAINS if s != t}  # all 12 ordered pairs by default
+    assert drawn != [_trainer(toy, "none", seed=6).paths_for_iteration(i)[0] for i in range(1, 400)]
+    every = _trainer(toy, "none", path_sampling="all")
+    assert len(every.paths_for_iteration(1)) == 6  # unordered pairs, each run in both directions
+    only = _trainer(toy, "none", paths=[["ge_bone", "siemens_b30f"]])
+    assert {only.paths_for_iteration(i)[0] for i in range(1, 50)} == {("ge_bone", "siemens_b30f")}
+    with pytest.raises(ConfigError, match="unknown domain 'ge_lung'"):
+        _trainer(toy, "none", paths=[["ge_lung", "siemens_b30f"]])
+    with pytest.raises(ConfigError, match="guidance must be one of"):
+        _trainer(toy, "anatomy")
+
+
+def _env() -> dict[str, str]:
+    return dict(os.environ, OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")
+
+
+def _bundle(configs: list[str], *args: str, cwd: Path = CONFIGS, launcher: list[str] | None = None, timeout: int = 240):
+    files = configs[0] if len(configs) == 1 else repr(configs)
+    cmd = [*(launcher or [sys.executable]), "-m", "monai.bundle", "run", "--config_file", files, *args]
+    res = subprocess.run(cmd, cwd=cwd, env=_env(), capture_output=True, text=True, timeout=timeout)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    return res.stdout + res.stderr
+
+
+def _epoch_losses(log_dir: Path) -> dict[str, list[float]]:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(log_dir))
+    acc.Reload()
+    return {tag: [e.value for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"] if tag.startswith("epoch/")}
+
+
+def test_bundle_train_writes_checkpoints_model_and_resumes(simulated, tmp_path):
+    common = ["--dataset_dir", str(simulated), "--output_dir", str(tmp_path / "out"), "--model_dir",
+              str(tmp_path / "models"), "--subset_fraction", "0.5", *TINY]
+    _bundle([str(CONFIGS / "train.json")], *common, "--max_epochs", "1", cwd=CONFIGS.parents[2])
+    ckpts = sorted((tmp_path / "out" / "checkpoints").glob("checkpoint_*.pt"))
+    # 1 train subject per kernel x 4 slices = 4 items, half per epoch, batch 2 -> 1 iteration per epoch
+    assert [p.name for p in ckpts] == ["checkpoint_1.pt"]
+    ckpt = torch.load(ckpts[0], weights_only=True)
+    assert {"network/G", "optimizer/G", *(f"network/D_{d}" for d in DOMAINS)} <= set(ckpt)
+    losses = _epoch_losses(tmp_path / "out" / "tensorboard")
+    assert losses["epoch/G/total"] and all(math.isfinite(v) for vals in losses.values() for v in vals)
+    # the emphysema checkpoint selector kept the generator of the best epoch as a plain state dict
+    g = MultipathGenerator(DOMAINS, ngf=4, n_blocks=1)
+    g.load_state_dict(torch.load(tmp_path / "models" / "model.pt", weights_only=True))
+    ranking = json.loads((tmp_path / "models" / "checkpoint_ranking.json").read_text())
+    assert ranking["model_epoch"] == 1 and set(ranking["ranking"][0]["metrics"]) == {
+        "mse_b50f_b30f", "kl_bone_b30f", "kl_standard_b30f"}
+
+    # a second run refuses to overwrite; "resume": "auto" continues to epoch 2
+    res = subprocess.run([sys.executable, "-m", "monai.bundle", "run", "--config_file", "train.json", *common,
+                          "--max_epochs", "2"], cwd=CONFIGS, env=_env(), capture_output=True, text=True, timeout=240)
+    assert res.returncode != 0 and "holds checkpoints of an earlier run" in res.stdout + res.stderr
+    log = _bundle(["train.json"], *common, "--max_epochs", "2", "--resume", "auto")
+    assert "resumed from" in log and "checkpoint_1.pt" in log
+    assert sorted(p.name for p in (tmp_path / "out" / "checkpoints").glob("checkpoint_*.pt")) == [
+        "checkpoint_1.pt", "checkpoint_2.pt"]
+    last = torch.load(tmp_path / "out" / "checkpoints" / "checkpoint_2.pt", weights_only=True)
+    assert last["engine"]["iteration"] == 2 and last["engine"]["max_epochs"] == 2
+    assert float(last["optimizer/G"]["state"][0]["step"]) == 2.0
+    ranking = json.loads((tmp_path / "models" / "checkpoint_ranking.json").read_text())
+    assert sorted(r["epoch"] for r in ranking["ranking"]) == [1, 2]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_torchrun_two_gloo_ranks_end_identical(simulated, tmp_path):
+    dump = tmp_path / "dump.json"  # extra config: every rank saves its generator and discriminators
+    dump.write_text(json.dumps({"finalize": [
+        "$torch.save({k: v for n, m in [('G', @network_def), *[(f'D_{d}', @discriminators[d]) for d in @domains]] "
+        "for k, v in m.state_dict(prefix=n + '.').items()}, os.path.join(@output_dir, f'rank{dist.get_rank()}.pt'))",
+        "$dist.destroy_process_group()"]}))
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={_free_port()}"]
+    _bundle([str(CONFIGS / "train.json"), str(CONFIGS / "multi_gpu_train.json"), str(dump)],
+            "--dataset_dir", str(simulated), "--output_dir", str(tmp_path / "out"), "--model_dir",
+            str(tmp_path / "models"), "--max_epochs", "1", "--subset_fraction", "1.0", *TINY, "--batch_size", "1",
+            launcher=launcher)
+    p0, p1 = (torch.load(tmp_path / "out" / f"rank{r}.pt", weights_only=True) for r in (0, 1))
+    assert p0.keys() == p1.keys() and any(k.startswith("D_ge_bone.") for k in p0)
+    for key in p0:
+        assert torch.equal(p0[key], p1[key]), f"{key} differs between ranks"
+    # 4 items per epoch sharded over 2 ranks with batch 1 -> 2 iterations; only rank 0 wrote the checkpoint
+    ckpt = torch.load(tmp_path / "out" / "checkpoints" / "checkpoint_2.pt", weights_only=True)
+    assert [p.name for p in (tmp_path / "out" / "checkpoints").glob("*.pt")] == ["checkpoint_2.pt"]
+    assert float(ckpt["optimizer/G"]["state"][0]["step"]) == 2.0
+    for key, value in ckpt["network/G"].items():  # the checkpoint holds the final (shared) weights
+        assert torch.equal(p0[f"G.{key}"], value), key
+    assert (tmp_path / "models" / "model.pt").is_file()
+
+
+def test_add_domain_trains_only_the_new_kernel(tmp_path):
+    vendors = dict(VENDORS)
+    vendors["siemens"] = (*vendors["siemens"], "siemens_b70f")
+    data = make_dataset(tmp_path / "data", size=32, slices=4, subjects=2, vendors=vendors).parent
+    torch.manual_seed(1)
+    g = MultipathGenerator(DOMAINS, ngf=4, n_blocks=1)
+    d = MultipathDiscriminators(DOMAINS, ndf=4, n_layers=2)
+    stage_one = {"network/G": g.state_dict(), **{f"network/D_{n}": d[n].state_dict() for n in DOMAINS}}
+    torch.save(stage_one, tmp_path / "stage1.pt")
+    _bundle(["train.json", "train_add_domain.json"], "--dataset_dir", str(data), "--output_dir", str(tmp_path / "out"),
+            "--model_dir", str(tmp_path / "models"), "--pretrained_checkpoint", str(tmp_path / "stage1.pt"),
+            "--max_epochs", "2", "--subset_fraction", "1.0", "--val_keep_top", "None", *TINY)
+    epochs = [torch.load(tmp_path / "models" / "candidates" / f"epoch_000{e}.pt", weights_only=True) for e in (1, 2)]
+    for state in epochs:
+        assert {k.split(".")[1] for k in state if k.startswith("encoders.")} == {*DOMAINS, "siemens_b70f"}
+        for key, value in stage_one["network/G"].items():  # shared latent and old kernels: bit-identical
+            assert torch.equal(state[key], value), key
+    new = [k for k in epochs[0] if ".siemens_b70f." in k]
+    assert new and any(not torch.equal(epochs[0][k], epochs[1][k]) for k in new)  # the new kernel trained
+    ckpt = torch.load(tmp_path / "out" / "checkpoints" / "checkpoint_4.pt", weights_only=True)
+    assert [k for k in ckpt if k.startswith("network/D_")] == ["network/D_siemens_b70f"]
+    assert sorted(k for k in ckpt if k.startswith("optimizer/")) == ["optimizer/D_siemens_b70f", "optimizer/G"]
+    ranking = json.loads((tmp_path / "models" / "checkpoint_ranking.json").read_text())
+    assert set(ranking["weights"]) == {"mse_b70f_b30f"}

@@ -1,0 +1,150 @@
+"""UnalignedMultiDomainSlices, tissue labels and the sample-dataset helper, checked against numpy by hand."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+import torch
+from ctharmonize.data import load_datalist
+from ctharmonize.datasets import UnalignedMultiDomainSlices, ensure_simulated_dataset, tissue_labels
+from ctharmonize.errors import ConfigError, InputError
+from ctharmonize.io import read_volume
+from multipath_training_data import make_dataset
+
+DOMAINS = ["siemens_b50f", "siemens_b30f", "ge_bone", "ge_standard"]
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory) -> Path:
+    return make_dataset(tmp_path_factory.mktemp("mp_data") / "toy", size=32, slices=4, subjects=2)
+
+
+def _nifti_zyx(path: str) -> np.ndarray:
+    return np.asarray(nib.load(path).dataobj, dtype=np.float64).transpose(2, 1, 0)
+
+
+def _circle(n: int) -> np.ndarray:
+    c = (n - 1) / 2.0
+    yy, xx = np.mgrid[:n, :n]
+    return (yy - c) ** 2 + (xx - c) ** 2 <= (n / 2.0) ** 2
+
+
+def test_items_are_fov_masked_scaled_slices_with_labels(toy):
+    ds = UnalignedMultiDomainSlices(toy, DOMAINS, split="train")
+    entries = {e["kernel"]: e for e in load_datalist(toy) if e["split"] == "train"}
+    # one train subject per vendor, 4 slices: every domain has 4 slices -> item i is slice i of each domain
+    assert len(ds) == 4
+    circle = _circle(32)
+    for i in range(4):
+        item = ds[i]
+        for d in DOMAINS:
+            hu = _nifti_zyx(entries[d]["image"])[i]
+            expected = (np.clip(np.where(circle, hu, -1024.0), -1024, 3072) + 1024.0) / 2048.0 - 1.0
+            assert item[f"image_{d}"].shape == (1, 32, 32) and item[f"image_{d}"].dtype == torch.float32
+            np.testing.assert_allclose(item[f"image_{d}"][0].numpy(), expected, atol=1e-6)
+            labels = np.where(circle, _nifti_zyx(entries[d]["labels"])[i], 0)
+            assert item[f"labels_{d}"].dtype == torch.int64
+            np.testing.assert_array_equal(item[f"labels_{d}"][0].numpy(), labels)
+            np.testing.assert_array_equal(item[f"fov_{d}"][0].numpy(), circle)
+    assert float(ds[0]["image_siemens_b30f"][0, 0, 0]) == -1.0  # corner: outside the circle = -1024 HU
+
+
+def test_length_is_largest_domain_and_others_are_random(toy):
+    entries = load_datalist(toy)
+    # siemens_b50f gets both subjects (8 slices), the other domains only their train subject (4 slices)
+    chosen = [e for e in entries if e["split"] == "train" or e["kernel"] == "siemens_b50f"]
+    ds = UnalignedMultiDomainSlices(chosen, DOMAINS, split=None)
+    assert ds.counts == {"siemens_b50f": 8, "siemens_b30f": 4, "ge_bone": 4, "ge_standard": 4}
+    assert len(ds) == 8
+    b50f = [e for e in chosen if e["kernel"] == "siemens_b50f"]
+    stacked = np.concatenate([_nifti_zyx(e["image"]) for e in b50f])
+    circle = _circle(32)
+    for i in (0, 5, 7):  # the largest domain is indexed in datalist order
+        expected = (np.clip(np.where(circle, stacked[i], -1024.0), -1024, 3072) + 1024.0) / 2048.0 - 1.0
+        np.testing.assert_allclose(ds[i]["image_siemens_b50f"][0].numpy(), expected, atol=1e-6)
+    # smaller domains draw a random slice from torch's RNG: reproducible under a seed, varying otherwise
+    torch.manual_seed(3)
+    first = [ds[0]["image_ge_bone"] for _ in range(12)]
+    torch.manual_seed(3)
+    again = [ds[0]["image_ge_bone"] for _ in range(12)]
+    assert all(torch.equal(a, b) for a, b in zip(first, again, strict=True))
+    assert len({float(x.sum()) for x in first}) > 1
+
+
+def test_random_crop_and_lung_only_slices(toy):
+    ds = UnalignedMultiDomainSlices(toy, DOMAINS, roi_size=(16, 12))
+    item = ds[1]
+    full = UnalignedMultiDomainSlices(toy, DOMAINS)[1]["image_ge_standard"][0].numpy()
+    crop = item["image_ge_standard"][0].numpy()
+    assert crop.shape == (16, 12)
+    windows = [(y, x) for y in range(17) for x in range(21) if np.array_equal(full[y:y + 16, x:x + 12], crop)]
+    assert windows, "the crop is not a window of the slice"
+    # lung fraction per slice from the lung mask, by hand; keep slices with at least 0.12
+    entry = next(e for e in load_datalist(toy) if e["split"] == "train" and e["kernel"] == "ge_bone")
+    frac = (_nifti_zyx(entry["lung"]) > 0).reshape(4, -1).mean(axis=1)
+    keep = np.flatnonzero(frac >= 0.12)
+    assert 0 < len(keep) < 4, frac  # the toy lungs grow with z
+    lungs = UnalignedMultiDomainSlices(toy, ["ge_bone", "ge_standard"], lung_only_fraction=0.12)
+    np.testing.assert_array_equal(lungs.slices["ge_bone"][:, 1], keep)
+
+
+def test_memmap_cache_matches_memory_and_is_reused(toy, tmp_path):
+    mem = UnalignedMultiDomainSlices(toy, DOMAINS)
+    cached = UnalignedMultiDomainSlices(toy, DOMAINS, cache_dir=tmp_path / "cache")
+    vol = cached.volumes["ge_bone"][0]
+    assert isinstance(vol.image, np.memmap) and isinstance(vol.labels, np.memmap)
+    for d in DOMAINS:
+        np.testing.assert_array_equal(np.asarray(cached.volumes[d][0].image), mem.volumes[d][0].image)
+    files = sorted(p.name for p in (tmp_path / "cache").iterdir())
+    assert len([f for f in files if f.endswith("_image.npy")]) == 4
+    again = UnalignedMultiDomainSlices(toy, DOMAINS, cache_dir=tmp_path / "cache")
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == files
+    assert torch.equal(again[2]["image_siemens_b30f"], mem[2]["image_siemens_b30f"])
+
+
+def test_computed_tissue_labels_are_cached(toy, tmp_path):
+    from ctharmonize.segmentation import body_composition
+
+    entry = next(e for e in load_datalist(toy) if e["kernel"] == "ge_standard")
+    vol = read_volume(entry["image"])
+    lung = np.asarray(nib.load(entry["lung"]).dataobj).transpose(2, 1, 0)
+    direct = body_composition(vol, backend="threshold", lung=lung)
+    first = tissue_labels(entry, vol, "threshold", cache_dir=tmp_path)
+    np.testing.assert_array_equal(first, direct)
+    (cache_file,) = tmp_path.glob("tissue_*.npy")
+    np.save(cache_file, np.full_like(first, 7))  # a later call must read the cache, not segment again
+    assert (tissue_labels(entry, vol, "threshold", cache_dir=tmp_path) == 7).all()
+    assert first.dtype == np.uint8 and first.shape == vol.array.shape
+
+
+def test_one_line_errors(toy, tmp_path):
+    with pytest.raises(InputError, match=r"datalist\.json: no datalist entries with split 'train' for domain\(s\) ge_lung"):
+        UnalignedMultiDomainSlices(toy, [*DOMAINS, "ge_lung"])
+    no_labels = [{k: v for k, v in e.items() if k != "labels"} for e in load_datalist(toy)]
+    with pytest.raises(ConfigError, match="has no 'labels' map") as err:
+        UnalignedMultiDomainSlices(no_labels, DOMAINS)
+    assert "\n" not in str(err.value) and str(err.value).startswith(no_labels[0]["image"])
+    with pytest.raises(ConfigError, match="roi_size"):
+        UnalignedMultiDomainSlices(toy, DOMAINS, roi_size=(30, 30))
+    assert not list(tmp_path.iterdir())
+
+
+def test_ensure_simulated_dataset_generates_only_when_missing(tmp_path):
+    out = tmp_path / "sim"
+    datalist = ensure_simulated_dataset(out, subjects=1, size=32, slices=2, seed=0, progress=False)
+    assert datalist == out / "datalist.json"
+    entries = load_datalist(datalist)
+    assert {e["kernel"] for e in entries} == set(DOMAINS)
+    before = {p: p.stat().st_mtime_ns for p in out.rglob("*")}
+    assert ensure_simulated_dataset(out, subjects=5, size=64, slices=8, seed=1) == datalist
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*")} == before
+    # an existing datalist is taken as is, whatever produced it
+    own = tmp_path / "own"
+    own.mkdir()
+    (own / "datalist.json").write_text(json.dumps({"data": []}))
+    assert ensure_simulated_dataset(own) == own / "datalist.json"
+    assert [p.name for p in own.iterdir()] == ["datalist.json"]
