@@ -22,9 +22,10 @@ from pathlib import Path
 
 import numpy as np
 import pydicom
-from ctharmonize.io import read_volume
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
+
+from ctharmonize.io import read_volume
 
 
 def write_series(folder: Path, slices: int, size: int, seed: int = 0) -> None:

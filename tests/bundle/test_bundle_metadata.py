@@ -4,6 +4,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+
 from ctharmonize.bundle import METADATA_SCHEMA_FILE, find_bundles, verify_bundle_metadata
 from ctharmonize.cli import main
 from ctharmonize.errors import ConfigError

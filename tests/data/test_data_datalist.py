@@ -4,6 +4,7 @@ import os
 
 import numpy as np
 import pytest
+
 from ctharmonize.data import filter_datalist, load_datalist, save_datalist
 from ctharmonize.domains import default_registry
 from ctharmonize.errors import ConfigError, DatalistError, OutputExistsError, UnknownDomainError

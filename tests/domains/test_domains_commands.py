@@ -3,6 +3,7 @@ import json
 import nibabel as nib
 import numpy as np
 import pytest
+
 from ctharmonize.cli import main
 from ctharmonize.domains import default_registry
 from ctharmonize.domains.commands import domains

@@ -1,6 +1,7 @@
 import json
 
 import pytest
+
 from ctharmonize.domains import DomainInfo, DomainRegistry, default_registry
 from ctharmonize.errors import ConfigError, UnknownDomainError
 from ctharmonize.io.volume import HeaderSummary

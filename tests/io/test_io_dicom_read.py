@@ -9,11 +9,12 @@ import numpy as np
 import pydicom
 import pytest
 import SimpleITK as sitk
-from ctharmonize.errors import GantryTiltError
-from ctharmonize.io import read_volume
 from pydicom.encaps import encapsulate
 from pydicom.uid import JPEG2000Lossless, JPEGLosslessSV1, JPEGLSLossless, RLELossless
 from scipy.spatial.transform import Rotation
+
+from ctharmonize.errors import GantryTiltError
+from ctharmonize.io import read_volume
 
 
 def test_values_geometry_and_header(ct_series):

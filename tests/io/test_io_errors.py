@@ -5,6 +5,7 @@ from __future__ import annotations
 import nibabel as nib
 import numpy as np
 import pytest
+
 from ctharmonize.errors import (
     CorruptFileError,
     CTHarmonizeError,

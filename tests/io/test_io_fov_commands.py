@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from ctharmonize.cli import main
 from ctharmonize.io import circular_fov_mask, detect_padding_mask, read_volume
 from ctharmonize.io.commands import convert, info

@@ -9,9 +9,10 @@ import nibabel as nib
 import numpy as np
 import pydicom
 import pytest
+from scipy.spatial.transform import Rotation
+
 from ctharmonize.errors import ConfigError, NonFiniteError, OutputExistsError, UnsupportedFormatError
 from ctharmonize.io import HeaderSummary, Volume, read_volume, write_volume
-from scipy.spatial.transform import Rotation
 
 DCIODVFY = shutil.which("dciodvfy")
 

@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 import torch
-from ctharmonize.losses import CycleConsistencyLoss, LSGANLoss, WGANGPLoss, gradient_penalty
 from torch import nn
+
+from ctharmonize.losses import CycleConsistencyLoss, LSGANLoss, WGANGPLoss, gradient_penalty
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+
 from ctharmonize.losses import DownsampledIdentityLoss, GramStyleLoss, gram_matrix
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")

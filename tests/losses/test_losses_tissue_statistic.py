@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+
 from ctharmonize.losses import TissueStatisticLoss
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")

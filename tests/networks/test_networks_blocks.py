@@ -3,8 +3,9 @@
 import pytest
 import torch
 import torch.nn.functional as F
-from ctharmonize.networks import CBAM, ResnetBlock, conv_norm_act, norm_layer
 from torch import nn
+
+from ctharmonize.networks import CBAM, ResnetBlock, conv_norm_act, norm_layer
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 

@@ -2,9 +2,10 @@
 
 import pytest
 import torch
+from torch import nn
+
 from ctharmonize.errors import UnknownDomainError
 from ctharmonize.networks import MultipathDiscriminators, PatchDiscriminator, patch_receptive_field
-from torch import nn
 
 torch.set_num_threads(1)
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")

@@ -4,6 +4,8 @@ import json
 
 import pytest
 import torch
+from torch import nn
+
 from ctharmonize.errors import ConfigError, UnknownDomainError
 from ctharmonize.networks import (
     DEFAULT_DOMAINS,
@@ -16,7 +18,6 @@ from ctharmonize.networks import (
     SharedLatent,
     add_new_domain,
 )
-from torch import nn
 
 torch.set_num_threads(1)
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::torch.jit.TracerWarning")

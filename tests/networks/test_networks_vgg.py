@@ -3,6 +3,7 @@
 import pytest
 import torch
 import torch.nn.functional as F
+
 from ctharmonize.errors import WeightsError
 from ctharmonize.networks import VGGFeatures, vgg_layer_names
 

@@ -1,9 +1,10 @@
 import numpy as np
 import pytest
 import torch
+from monai.data import MetaTensor
+
 from ctharmonize.errors import DimensionError
 from ctharmonize.transforms import FOVMaskd
-from monai.data import MetaTensor
 
 
 def _disk(ny, nx, radius):

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 import torch
+
 from ctharmonize.errors import DimensionError
 from ctharmonize.transforms import RandCrop2Dd
 

@@ -1,10 +1,11 @@
 import numpy as np
 import pytest
 import torch
-from ctharmonize.errors import DimensionError, InputError, UnknownDomainError
-from ctharmonize.transforms import SampleAxialSlicesd, ScaleHUd
 from monai.data import MetaTensor
 from monai.transforms import Compose
+
+from ctharmonize.errors import DimensionError, InputError, UnknownDomainError
+from ctharmonize.transforms import SampleAxialSlicesd, ScaleHUd
 
 DOMAINS = ["siemens_b50f", "siemens_b30f", "ge_bone", "ge_standard"]
 

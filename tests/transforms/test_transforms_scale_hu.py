@@ -1,8 +1,9 @@
 import numpy as np
 import pytest
 import torch
-from ctharmonize.transforms import ScaleHUd, UnscaleHUd, hu_to_unit, unit_to_hu
 from monai.transforms import Compose
+
+from ctharmonize.transforms import ScaleHUd, UnscaleHUd, hu_to_unit, unit_to_hu
 
 
 def test_hu_to_unit_known_values_and_clipping():
