@@ -9,11 +9,12 @@ import nibabel as nib
 import numpy as np
 import pytest
 import torch
+from multipath_training_data import make_dataset
+
 from ctharmonize.data import load_datalist
 from ctharmonize.datasets import UnalignedMultiDomainSlices, ensure_simulated_dataset, tissue_labels
 from ctharmonize.errors import ConfigError, InputError
 from ctharmonize.io import read_volume
-from multipath_training_data import make_dataset
 
 DOMAINS = ["siemens_b50f", "siemens_b30f", "ge_bone", "ge_standard"]
 

@@ -162,6 +162,9 @@ def test_checkpoint_dir_refuses_earlier_run_unless_resume_or_overwrite(tmp_path)
     fresh = build_trainer(max_epochs=1, checkpoint_dir=tmp_path, overwrite=True)
     fresh.run()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint_2.pt"]
+    fresh.state.max_epochs = 2
+    fresh.run()  # a second run() of the same trainer continues (its own checkpoints are not "earlier")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint_2.pt", "checkpoint_4.pt"]
     with pytest.raises(ConfigError, match="does not exist"):
         build_trainer(max_epochs=1, resume_from=str(tmp_path / "nope.pt")).run()
 

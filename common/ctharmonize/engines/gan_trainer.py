@@ -324,8 +324,10 @@ class GANTrainer(Trainer):
         Workflow.run(self)
 
     def _prepare_checkpoint_dir(self) -> None:
-        if self.checkpoint_dir is None or self.resume_from is not None:
+        """First run() only: refuse (or, with overwrite, delete) an earlier run's checkpoints."""
+        if self.checkpoint_dir is None or self.resume_from is not None or getattr(self, "_dir_checked", False):
             return
+        self._dir_checked = True
         old = [p for p in self.checkpoint_dir.glob("*.pt") if CHECKPOINT_RE.match(p.name) or p.name.startswith("weights_epoch")]
         if old and not self.overwrite:
             raise OutputExistsError(

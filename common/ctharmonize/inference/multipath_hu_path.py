@@ -29,21 +29,22 @@ class MultipathHUPath(HUWrapper):
         super().__init__(generator.path(source, target), hu_min, hu_max)
         self.source = source
         self.target = target
-        self._register_load_state_dict_pre_hook(self._from_generator_state)
-
-    def _from_generator_state(self, state_dict: dict[str, Any], prefix: str, *args: Any) -> None:
-        """Rewrite a generator state dict (in place) into this module's key layout."""
-        if any(k.startswith(prefix + "network.") for k in state_dict):
-            return
-        own = {k: v for k, v in state_dict.items() if k.startswith(prefix)}
-        gen = extract_generator_state({k[len(prefix):]: v for k, v in own.items()})
-        mapped: dict[str, torch.Tensor] = {}
-        for part, name in (("encoders." + self.source + ".", "encoder."), ("latent.", "latent."),
-                           ("decoders." + self.target + ".", "decoder.")):
-            mapped.update({f"{prefix}network.{name}{k[len(part):]}": v for k, v in gen.items() if k.startswith(part)})
-        for k in own:
-            del state_dict[k]
-        state_dict.update(mapped)
+        self.register_load_state_dict_pre_hook(_from_generator_state)
 
     def extra_repr(self) -> str:
         return f"{self.source} -> {self.target}, HU window [{self.hu_min:g}, {self.hu_max:g}]"
+
+
+def _from_generator_state(self: MultipathHUPath, state_dict: dict[str, Any], prefix: str, *args: Any) -> None:
+    """load_state_dict pre-hook: rewrite a generator state dict (in place) into ``self``'s key layout."""
+    if any(k.startswith(prefix + "network.") for k in state_dict):
+        return
+    own = {k: v for k, v in state_dict.items() if k.startswith(prefix)}
+    gen = extract_generator_state({k[len(prefix):]: v for k, v in own.items()})
+    mapped: dict[str, torch.Tensor] = {}
+    for part, name in (("encoders." + self.source + ".", "encoder."), ("latent.", "latent."),
+                       ("decoders." + self.target + ".", "decoder.")):
+        mapped.update({f"{prefix}network.{name}{k[len(part):]}": v for k, v in gen.items() if k.startswith(part)})
+    for k in own:
+        del state_dict[k]
+    state_dict.update(mapped)

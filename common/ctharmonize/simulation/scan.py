@@ -35,16 +35,30 @@ def scan_geometry(n_fine: int, dx_fine: float, det_pitch: float, views_per_pixel
 
 def noisy_sinogram(line_integrals: np.ndarray, i0: float, electronic_noise: float,
                    rng: np.random.Generator) -> np.ndarray:
-    """-log(counts / I0) with Poisson(I0 exp(-p)) counts plus Gaussian electronic noise (counts >= 1)."""
-    expected = i0 * np.exp(-np.clip(line_integrals.astype(np.float64), 0.0, None))
-    # Poisson where counts are low; its normal limit N(lam, lam) elsewhere (indistinguishable, 10x faster)
-    counts = expected + np.sqrt(expected) * rng.standard_normal(expected.shape)
+    """-log(counts / I0) with Poisson(I0 exp(-p)) counts plus Gaussian electronic noise (counts >= 1).
+
+    float32 throughout. Where the expected count is >= 50 the Poisson and electronic noise are
+    drawn together as their normal limit N(lam, lam + sigma_e^2) (indistinguishable, one draw);
+    below, exact Poisson counts plus the electronic noise.
+    """
+    expected = np.clip(np.asarray(line_integrals, np.float32), 0.0, None)
+    np.negative(expected, out=expected)
+    np.exp(expected, out=expected)
+    expected *= np.float32(i0)
     low = expected < 50.0
+    var_e = np.float32(float(electronic_noise) ** 2)
+    counts = rng.standard_normal(expected.shape, dtype=np.float32)
+    counts *= np.sqrt(expected + var_e)
+    counts += expected
     if low.any():
-        counts[low] = rng.poisson(expected[low])
-    if electronic_noise > 0:
-        counts += electronic_noise * rng.standard_normal(counts.shape)
-    return (-np.log(np.maximum(counts, 1.0) / i0)).astype(np.float32)
+        lam = expected[low]
+        extra = rng.standard_normal(lam.shape, dtype=np.float32) * np.float32(electronic_noise)
+        counts[low] = rng.poisson(lam).astype(np.float32) + extra
+    np.maximum(counts, np.float32(1.0), out=counts)
+    counts *= np.float32(1.0 / i0)
+    np.log(counts, out=counts)
+    np.negative(counts, out=counts)
+    return counts
 
 
 def fov_circle(shape: tuple[int, int], margin_px: float = 0.0) -> np.ndarray:
@@ -102,7 +116,7 @@ def simulate_scan(
     dxf = dx / ff
     mu_w = water_mu(kvp)
     geom = scan_geometry(fine.shape[-1], dxf, spec.detector_pitch_mm)
-    mu = np.clip(mu_w * (1.0 + fine.astype(np.float32) / 1000.0), 0.0, None)
+    mu = np.clip(np.float32(mu_w) * (1.0 + np.asarray(fine, np.float32) / np.float32(1000.0)), 0.0, None)
     sino = project(mu, dxf, geom)
     if noise:
         thickness = float(ph.spacing[2])
