@@ -7,6 +7,7 @@ from ctharmonize.evaluation.checkpoint_selection import (
     select_checkpoint,
 )
 from ctharmonize.evaluation.cohort import CohortEvaluation, evaluate_cohort
+from ctharmonize.evaluation.model_comparison import compare_models, read_per_scan
 from ctharmonize.evaluation.pairing import (
     DEFAULT_PAIRED_REFERENCES,
     DEFAULT_REFERENCE_KERNEL,
@@ -18,6 +19,8 @@ from ctharmonize.evaluation.run import run_evaluation
 from ctharmonize.evaluation.summary import summarize
 
 __all__ = [
+    "compare_models",
+    "read_per_scan",
     "DEFAULT_PAIRED_REFERENCES",
     "DEFAULT_REFERENCE_KERNEL",
     "Cohort",
