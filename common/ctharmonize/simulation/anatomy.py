@@ -83,7 +83,7 @@ def draw_anatomy_params(rng: np.random.Generator, max_semi_axis: float) -> Anato
 
 
 class Plane:
-    """Slice-invariant coordinate fields of one axial grid (mm, relative to the body centre).
+    """Slice-invariant coordinate fields (float32) of one axial grid (mm, relative to the body centre).
 
     Args:
         x: 1-D column coordinates (increasing), y: 1-D row coordinates (increasing).
@@ -92,17 +92,39 @@ class Plane:
 
     def __init__(self, x: np.ndarray, y: np.ndarray, harmonics: np.ndarray):
         self.x, self.y = np.asarray(x, float), np.asarray(y, float)
-        self.X, self.Y = np.meshgrid(self.x, self.y)
-        self.r = np.hypot(self.X, self.Y) + 1e-6
-        self.phi = np.arctan2(self.Y, self.X)
-        self.sin_phi = self.Y / self.r
-        self.cos_phi = self.X / self.r
-        self.pert = 1.0 + sum(harmonics[k, 0] * np.cos((k + 2) * self.phi) + harmonics[k, 1] * np.sin((k + 2) * self.phi)
-                              for k in range(harmonics.shape[0]))
-        self.cos2phi = np.cos(2 * self.phi)
+        X, Y = np.meshgrid(self.x, self.y)
+        r = np.hypot(X, Y) + 1e-6
+        phi = np.arctan2(Y, X)
+        pert = 1.0 + sum(harmonics[k, 0] * np.cos((k + 2) * phi) + harmonics[k, 1] * np.sin((k + 2) * phi)
+                         for k in range(harmonics.shape[0]))
+        f32 = np.float32
+        self.X, self.Y, self.r = X.astype(f32), Y.astype(f32), r.astype(f32)
+        self.sin_phi, self.cos_phi = (Y / r).astype(f32), (X / r).astype(f32)
+        self.pert = np.asarray(pert, f32)
+        self.cos2phi = np.cos(2 * phi).astype(f32)
         self.absX = np.abs(self.X)
         self.Yneg = np.abs(np.minimum(self.Y, 0.0))
         self.Ypos = np.maximum(self.Y, 0.0)
+        self.pert_max = float(self.pert.max())
+        self._powers: dict[float, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+
+    def powers(self, q: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(|X|^q, |min(Y, 0)|^q, max(Y, 0)^4) of the body outline super-ellipse (cached per q)."""
+        if q not in self._powers:
+            self._powers[q] = (self.absX ** np.float32(q), self.Yneg ** np.float32(q), self.Ypos ** np.float32(4.0))
+        return self._powers[q]
+
+    def sub(self, win: tuple[slice, slice]) -> Plane:
+        """The plane restricted to rows/columns ``win`` (array views, no copies)."""
+        out = Plane.__new__(Plane)
+        out.x, out.y = self.x[win[1]], self.y[win[0]]
+        for name in ("X", "Y", "r", "sin_phi", "cos_phi", "pert", "cos2phi", "absX", "Yneg", "Ypos"):
+            setattr(out, name, getattr(self, name)[win])
+        out.pert_max = self.pert_max
+        out._powers = {}
+        for q, arrays in self._powers.items():
+            out._powers[q] = tuple(a[win] for a in arrays)  # type: ignore[assignment]
+        return out
 
     def window(self, cx: float, cy: float, rx: float, ry: float) -> tuple[slice, slice]:
         """Row/column slices covering the box [cx - rx, cx + rx] x [cy - ry, cy + ry]."""
@@ -113,7 +135,7 @@ class Plane:
 
 def _ellipse(P: Plane, cx: float, cy: float, rx: float, ry: float, angle: float = 0.0) -> np.ndarray:
     """Normalised squared radius of an (optionally rotated) ellipse, <= 1 inside (inf outside its box)."""
-    out = np.full(P.X.shape, np.inf)
+    out = np.full(P.X.shape, np.inf, np.float32)
     ext = max(rx, ry) if angle else None
     win = P.window(cx, cy, ext or rx, ext or ry)
     dx, dy = P.x[win[1]][None, :] - cx, P.y[win[0]][:, None] - cy
@@ -129,14 +151,43 @@ def _smoothstep(x: float, lo: float, hi: float) -> float:
     return t * t * (3 - 2 * t)
 
 
+def _outline(s: float, p: AnatomyParams) -> tuple[float, float, float]:
+    """(up, a, b): upper-chest blend and the body semi-axes (mm) at height ``s``."""
+    up = _smoothstep(s, 20.0, 140.0)
+    return up, p.a * (1.0 - 0.10 * up) * (1.0 + 0.02 * np.sin(s / 40.0)), p.b * (1.0 - 0.06 * up)
+
+
 def paint_cross_section(P: Plane, s: float, p: AnatomyParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Labels (uint8), HU (float32) and lung side (uint8: 1 right, 2 left) of one axial plane.
+
+    Only the bounding box of the body (and the heart, in case it reaches past the outline) is
+    computed; everything else is air (label 0, -1000 HU).
 
     Args:
         P: the plane's coordinate fields (mm relative to the body centre, LPS orientation).
         s: height of the plane in mm above the carina.
         p: subject parameters.
     """
+    _, a, b = _outline(s, p)
+    pm = max(P.pert_max, 1.0) + 1e-3
+    margin = 2.0 * max(abs(P.x[1] - P.x[0]) if P.x.size > 1 else 1.0, abs(P.y[1] - P.y[0]) if P.y.size > 1 else 1.0)
+    x0, x1, y0, y1 = -a * pm, a * pm, -b * pm, 0.93 * b * pm
+    heart_f = _smoothstep(-s, -5.0, 60.0) * p.heart_size
+    if heart_f > 0.05:  # rotated heart ellipse (+5 mm fat) box
+        ext = max(62.0, 50.0) * heart_f + 5.0
+        x0, x1 = min(x0, p.heart_x - ext), max(x1, p.heart_x + ext)
+        y0, y1 = min(y0, -0.2 * b - ext), max(y1, -0.2 * b + ext)
+    win = P.window(0.5 * (x0 + x1), 0.5 * (y0 + y1), 0.5 * (x1 - x0) + margin, 0.5 * (y1 - y0) + margin)
+    lab = np.zeros(P.X.shape, np.uint8)
+    hu = np.full(P.X.shape, -1000.0, np.float32)
+    side = np.zeros(P.X.shape, np.uint8)
+    P.powers(p.shape_q)  # cache on the full plane; the window shares it
+    lab[win], hu[win], side[win] = _paint(P.sub(win), s, p)
+    return lab, hu, side
+
+
+def _paint(P: Plane, s: float, p: AnatomyParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`paint_cross_section` on a plane that covers everything that is not air."""
     X, Y = P.X, P.Y
     lab = np.zeros(X.shape, np.uint8)
     hu = np.full(X.shape, -1000.0, np.float32)
@@ -146,12 +197,12 @@ def paint_cross_section(P: Plane, s: float, p: AnatomyParams) -> tuple[np.ndarra
         hu[mask] = value if np.isscalar(value) else value[mask]
 
     # --- body outline: super-ellipse, narrower towards the shoulders/neck, flat back
-    up = _smoothstep(s, 20.0, 140.0)
-    a = p.a * (1.0 - 0.10 * up) * (1.0 + 0.02 * np.sin(s / 40.0))
-    b = p.b * (1.0 - 0.06 * up)
+    up, a, b = _outline(s, p)
     r, pert = P.r, P.pert
-    rho = ((P.absX / a) ** p.shape_q + (P.Yneg / b) ** p.shape_q
-           + (P.Ypos / (0.93 * b)) ** 4.0) ** (1.0 / p.shape_q) / pert
+    xq, ynq, yp4 = P.powers(p.shape_q)
+    f32 = np.float32
+    rho = (xq * f32(a ** -p.shape_q) + ynq * f32(b ** -p.shape_q)
+           + yp4 * f32((0.93 * b) ** -4.0)) ** f32(1.0 / p.shape_q) / pert
     depth = r * (1.0 / np.maximum(rho, 1e-6) - 1.0)  # mm inward from the skin along the ray
     body = rho <= 1.0
     sin_phi, cos_phi = P.sin_phi, P.cos_phi  # sin_phi: +1 posterior, -1 anterior
