@@ -7,18 +7,14 @@ Per iteration one path (source s, target t) is drawn (or every configured path i
 * forward path:  ``fake_t = G(x_s, s, t)``, ``rec_s = G(fake_t, t, s)``;
 * backward path: ``fake_s = G(x_t, t, s)``, ``rec_t = G(fake_s, s, t)``.
 
-Generator terms (images in [-1, 1]; weights through ``loss_weights`` by prefix, defaults below):
+Generator terms (images in [-1, 1]; weighted through ``loss_weights`` by the prefix before ``_``):
 
-=====================  ============================================================  ======
-term                   definition                                                    weight
-=====================  ============================================================  ======
-``adv_<s>_to_<t>``     LSGAN: ``mean((D_t(fake_t) - 1)^2)`` (and ``adv_<t>_to_<s>``)  1
-``cycle_<s>_to_<t>``   ``mean|rec_s - x_s|`` (and ``cycle_<t>_to_<s>``)                10
-``tissue_<s>_to_<t>``  guidance="tissue": MSE of per-label means of x_s and fake_t      0.01
-                       over x_s's tissue map (``TissueStatisticLoss``)
-``identity_<s>_to_<t>`` guidance="identity" ("without guidance" model): MSE of 2x       1
-                       average-pooled x_s and fake_t (``DownsampledIdentityLoss``)
-=====================  ============================================================  ======
+* ``adv_<s>_to_<t>`` = LSGAN ``mean((D_t(fake_t) - 1)^2)`` (and ``adv_<t>_to_<s>``), weight ``adv`` = 1;
+* ``cycle_<s>_to_<t>`` = ``mean|rec_s - x_s|`` (and ``cycle_<t>_to_<s>``), weight ``cycle`` = 10;
+* ``tissue_<s>_to_<t>`` (guidance "tissue") = MSE between per-label mean intensities of x_s and fake_t over
+  x_s's tissue map (``TissueStatisticLoss``), weight ``tissue`` = 0.01;
+* ``identity_<s>_to_<t>`` (guidance "identity", the model "without guidance") = MSE between 2x2
+  average-pooled x_s and fake_t (``DownsampledIdentityLoss``), weight ``identity`` = 1.
 
 Discriminator ``D_<d>`` (one PatchGAN per domain, decided by the TARGET domain) sees real slices of d against
 every image translated into d that iteration, through its 50-image pool (LSGAN, 0.5 per term).
