@@ -10,6 +10,7 @@ one slice in this process and extrapolated to the same 64 slices.
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import numpy as np
@@ -47,6 +48,8 @@ def main() -> None:
     ref = args.slices * (2 * (r1 - r0) + 4 * (r2 - r1)) + (t1 - t0)
     print(f"reference (skimage radon/iradon per slice, extrapolated from 1 slice): {ref:.1f} s")
     print(f"speed-up vs reference: {ref / total:.1f}x; target < 60 s: {'met' if total < 60 else 'MISSED'}")
+    print(f"load average (1, 5, 15 min): {', '.join(f'{v:.2f}' for v in os.getloadavg())}; "
+          f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}")
 
 
 if __name__ == "__main__":

@@ -83,47 +83,37 @@ def draw_anatomy_params(rng: np.random.Generator, max_semi_axis: float) -> Anato
 
 
 class Plane:
-    """Slice-invariant coordinate fields (float32) of one axial grid (mm, relative to the body centre).
+    """Slice-invariant coordinate fields of one axial grid (mm, relative to the body centre).
 
     Args:
         x: 1-D column coordinates (increasing), y: 1-D row coordinates (increasing).
         harmonics: (K, 2) outline perturbation coefficients.
     """
 
+    _FIELDS = ("X", "Y", "r", "phi", "sin_phi", "cos_phi", "pert", "cos2phi", "absX", "Yneg", "Ypos")
+
     def __init__(self, x: np.ndarray, y: np.ndarray, harmonics: np.ndarray):
         self.x, self.y = np.asarray(x, float), np.asarray(y, float)
-        X, Y = np.meshgrid(self.x, self.y)
-        r = np.hypot(X, Y) + 1e-6
-        phi = np.arctan2(Y, X)
-        pert = 1.0 + sum(harmonics[k, 0] * np.cos((k + 2) * phi) + harmonics[k, 1] * np.sin((k + 2) * phi)
-                         for k in range(harmonics.shape[0]))
-        f32 = np.float32
-        self.X, self.Y, self.r = X.astype(f32), Y.astype(f32), r.astype(f32)
-        self.sin_phi, self.cos_phi = (Y / r).astype(f32), (X / r).astype(f32)
-        self.pert = np.asarray(pert, f32)
-        self.cos2phi = np.cos(2 * phi).astype(f32)
+        self.X, self.Y = np.meshgrid(self.x, self.y)
+        self.r = np.hypot(self.X, self.Y) + 1e-6
+        self.phi = np.arctan2(self.Y, self.X)
+        self.sin_phi = self.Y / self.r
+        self.cos_phi = self.X / self.r
+        self.pert = 1.0 + sum(harmonics[k, 0] * np.cos((k + 2) * self.phi) + harmonics[k, 1] * np.sin((k + 2) * self.phi)
+                              for k in range(harmonics.shape[0]))
+        self.cos2phi = np.cos(2 * self.phi)
         self.absX = np.abs(self.X)
         self.Yneg = np.abs(np.minimum(self.Y, 0.0))
         self.Ypos = np.maximum(self.Y, 0.0)
         self.pert_max = float(self.pert.max())
-        self._powers: dict[float, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
-
-    def powers(self, q: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(|X|^q, |min(Y, 0)|^q, max(Y, 0)^4) of the body outline super-ellipse (cached per q)."""
-        if q not in self._powers:
-            self._powers[q] = (self.absX ** np.float32(q), self.Yneg ** np.float32(q), self.Ypos ** np.float32(4.0))
-        return self._powers[q]
 
     def sub(self, win: tuple[slice, slice]) -> Plane:
-        """The plane restricted to rows/columns ``win`` (array views, no copies)."""
+        """The plane restricted to rows/columns ``win`` (array views, no copies; values unchanged)."""
         out = Plane.__new__(Plane)
         out.x, out.y = self.x[win[1]], self.y[win[0]]
-        for name in ("X", "Y", "r", "sin_phi", "cos_phi", "pert", "cos2phi", "absX", "Yneg", "Ypos"):
+        for name in self._FIELDS:
             setattr(out, name, getattr(self, name)[win])
         out.pert_max = self.pert_max
-        out._powers = {}
-        for q, arrays in self._powers.items():
-            out._powers[q] = tuple(a[win] for a in arrays)  # type: ignore[assignment]
         return out
 
     def window(self, cx: float, cy: float, rx: float, ry: float) -> tuple[slice, slice]:
@@ -135,7 +125,7 @@ class Plane:
 
 def _ellipse(P: Plane, cx: float, cy: float, rx: float, ry: float, angle: float = 0.0) -> np.ndarray:
     """Normalised squared radius of an (optionally rotated) ellipse, <= 1 inside (inf outside its box)."""
-    out = np.full(P.X.shape, np.inf, np.float32)
+    out = np.full(P.X.shape, np.inf)
     ext = max(rx, ry) if angle else None
     win = P.window(cx, cy, ext or rx, ext or ry)
     dx, dy = P.x[win[1]][None, :] - cx, P.y[win[0]][:, None] - cy
@@ -181,7 +171,6 @@ def paint_cross_section(P: Plane, s: float, p: AnatomyParams) -> tuple[np.ndarra
     lab = np.zeros(P.X.shape, np.uint8)
     hu = np.full(P.X.shape, -1000.0, np.float32)
     side = np.zeros(P.X.shape, np.uint8)
-    P.powers(p.shape_q)  # cache on the full plane; the window shares it
     lab[win], hu[win], side[win] = _paint(P.sub(win), s, p)
     return lab, hu, side
 
@@ -199,10 +188,8 @@ def _paint(P: Plane, s: float, p: AnatomyParams) -> tuple[np.ndarray, np.ndarray
     # --- body outline: super-ellipse, narrower towards the shoulders/neck, flat back
     up, a, b = _outline(s, p)
     r, pert = P.r, P.pert
-    xq, ynq, yp4 = P.powers(p.shape_q)
-    f32 = np.float32
-    rho = (xq * f32(a ** -p.shape_q) + ynq * f32(b ** -p.shape_q)
-           + yp4 * f32((0.93 * b) ** -4.0)) ** f32(1.0 / p.shape_q) / pert
+    rho = ((P.absX / a) ** p.shape_q + (P.Yneg / b) ** p.shape_q
+           + (P.Ypos / (0.93 * b)) ** 4.0) ** (1.0 / p.shape_q) / pert
     depth = r * (1.0 / np.maximum(rho, 1e-6) - 1.0)  # mm inward from the skin along the ray
     body = rho <= 1.0
     sin_phi, cos_phi = P.sin_phi, P.cos_phi  # sin_phi: +1 posterior, -1 anterior

@@ -94,22 +94,36 @@ def _block_mode(a: np.ndarray, fz: int, fy: int, fx: int) -> np.ndarray:
     return out
 
 
-def _sample_points(mask: np.ndarray, grid: Grid, n: int, rng: np.random.Generator,
-                   weight_z: np.ndarray | None = None) -> np.ndarray:
-    """``n`` random voxel centres (z, y, x mm) inside ``mask`` (optionally weighted per slice)."""
-    idx = np.flatnonzero(mask[:, ::2, ::2])
-    if idx.size == 0:
-        return np.zeros((0, 3))
-    sub = (mask.shape[0], (mask.shape[1] + 1) // 2, (mask.shape[2] + 1) // 2)
-    if weight_z is not None:
-        w = weight_z[np.unravel_index(idx, sub)[0]]
-        pick = rng.choice(idx, size=n, p=w / w.sum())
-    else:
-        pick = rng.choice(idx, size=n)
-    k, j, i = np.unravel_index(pick, sub)
-    jitter = rng.uniform(-0.5, 0.5, size=(n, 3)) * np.array([grid.z[1] - grid.z[0] if grid.z.size > 1 else 0,
-                                                             2 * (grid.y[1] - grid.y[0]), 2 * (grid.x[1] - grid.x[0])])
-    return np.stack([grid.z[k], grid.y[2 * j], grid.x[2 * i]], axis=1) + jitter
+class _PointSampler:
+    """Random voxel centres (z, y, x mm) inside a fixed mask, sampled on every 2nd row/column.
+
+    The candidate indices (and the cumulative weights of a weighted draw) are computed once,
+    so repeated draws cost O(n log N). Draws consume the generator exactly like
+    ``rng.choice(candidates, size=n[, p=weights])``.
+    """
+
+    def __init__(self, mask: np.ndarray, grid: Grid):
+        self.grid = grid
+        self.sub = (mask.shape[0], (mask.shape[1] + 1) // 2, (mask.shape[2] + 1) // 2)
+        self.idx = np.flatnonzero(mask[:, ::2, ::2])
+        self._cdf: dict[int, np.ndarray] = {}
+
+    def __call__(self, n: int, rng: np.random.Generator, weight_z: np.ndarray | None = None) -> np.ndarray:
+        grid, idx = self.grid, self.idx
+        if idx.size == 0:
+            return np.zeros((0, 3))
+        if weight_z is not None:
+            key = id(weight_z)
+            if key not in self._cdf:
+                cdf = weight_z[idx // (self.sub[1] * self.sub[2])].cumsum()
+                self._cdf[key] = cdf / cdf[-1]
+            pick = idx[self._cdf[key].searchsorted(rng.random(n), side="right")]
+        else:
+            pick = idx[rng.integers(0, idx.size, size=n)]
+        k, j, i = np.unravel_index(pick, self.sub)
+        jitter = rng.uniform(-0.5, 0.5, size=(n, 3)) * np.array([grid.z[1] - grid.z[0] if grid.z.size > 1 else 0,
+                                                                 2 * (grid.y[1] - grid.y[0]), 2 * (grid.x[1] - grid.x[0])])
+        return np.stack([grid.z[k], grid.y[2 * j], grid.x[2 * i]], axis=1) + jitter
 
 
 def generate_phantom(
@@ -190,12 +204,13 @@ def generate_phantom(
         mask = side == code
         if not mask.any():
             continue
-        pts = _sample_points(mask, grid, 8, rng_vessel)
+        sampler = _PointSampler(mask, grid)
+        pts = sampler(8, rng_vessel)
         medial = float(np.percentile(np.abs(pts[:, 2]), 5)) if len(pts) else 40.0
         yc = float(np.median(pts[:, 1])) if len(pts) else 0.0
         for kind, root_z, root_r, dy in (("artery", -28.0, 7.0, -5.0), ("vein", -55.0, 6.5, 12.0)):
             root = np.array([root_z, yc + dy, sign * max(medial - 8.0, 15.0)])
-            targets = _sample_points(mask, grid, 256, rng_vessel)
+            targets = sampler(256, rng_vessel)
             for a, b, r, gen in grow_tree(root, targets, rng_vessel, root_radius=root_r, min_radius=0.55):
                 sl, m = segment_mask(grid, a, b, r)
                 if sl is not None:
@@ -221,7 +236,8 @@ def generate_phantom(
     # nodules
     n_nod = int(rng_nod.integers(1, 3)) if nodules else 0
     nod_info = []
-    for c in _sample_points(lung_f, grid, n_nod, rng_nod) if n_nod else []:
+    lung_points = _PointSampler(lung_f, grid)
+    for c in lung_points(n_nod, rng_nod) if n_nod else []:
         r = float(rng_nod.uniform(3.0, 8.0))
         sl, m = sphere_mask(grid, c, r)
         if sl is not None:
@@ -243,11 +259,11 @@ def generate_phantom(
         guard += 1
         bulla = count < bullae_share * target
         if bulla:
-            centres = _sample_points(lung_f, grid, 1, rng_emph, zw)
+            centres = lung_points(1, rng_emph, zw)
             radii = [float(rng_emph.uniform(6.0, 18.0))]
             values = [float(rng_emph.uniform(-1000.0, -990.0))]
         else:
-            c0 = _sample_points(lung_f, grid, 1, rng_emph, zw)[0]
+            c0 = lung_points(1, rng_emph, zw)[0]
             n_h = int(rng_emph.integers(6, 16))
             centres = c0 + rng_emph.normal(0.0, 6.0, size=(n_h, 3))
             radii = rng_emph.uniform(2.0, 5.0, size=n_h).tolist()
