@@ -19,8 +19,9 @@ import torch
 from ignite.handlers.checkpoint import BaseSaveHandler
 
 from ctharmonize.engines.distributed import is_main_process
-from ctharmonize.errors import ConfigError, WeightsError
+from ctharmonize.errors import ConfigError
 from ctharmonize.io.atomic import atomic_path
+from ctharmonize.io.weights_file import load_weights_file
 
 __all__ = ["AtomicTorchSaver", "RNGState", "find_latest_checkpoint", "list_checkpoints", "load_checkpoint"]
 
@@ -97,10 +98,4 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(path, "checkpoint to resume from does not exist")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:
-        raise WeightsError(path, f"cannot read checkpoint ({type(err).__name__}: {err})") from err
-    if not isinstance(ckpt, dict):
-        raise WeightsError(path, "checkpoint is not a dictionary")
-    return ckpt
+    return load_weights_file(path)

@@ -27,7 +27,6 @@ import logging
 import os
 import random
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -38,6 +37,7 @@ from torch import nn
 from ctharmonize.engines.adversarial import generator_adversarial_loss
 from ctharmonize.engines.gan_trainer import GANTrainer
 from ctharmonize.errors import ConfigError, WeightsError
+from ctharmonize.io.weights_file import load_weights_file
 from ctharmonize.losses import DownsampledIdentityLoss, TissueStatisticLoss
 
 __all__ = ["GUIDANCE_MODES", "MultipathCycleGANTrainer", "load_generator_state", "prepare_new_domains"]
@@ -284,12 +284,7 @@ def load_generator_state(path: str | os.PathLike) -> dict[str, Any]:
     only from training checkpoints)."""
     from ctharmonize.inference import extract_generator_state
 
-    if not Path(path).is_file():
-        raise WeightsError(path, "pretrained checkpoint not found")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:
-        raise WeightsError(path, f"cannot read checkpoint ({type(err).__name__}: {err})") from err
+    obj = load_weights_file(path, "pretrained checkpoint not found")
     state = extract_generator_state(obj, path)
     discs = {k[len("network/D_"):]: dict(v) for k, v in obj.items() if str(k).startswith("network/D_")}
     return {"generator": state, "discriminators": discs}

@@ -5,13 +5,12 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
-import torch
 from torch import nn
 
 from ctharmonize.errors import WeightsError
+from ctharmonize.io.weights_file import load_weights_file
 
 __all__ = ["GENERATOR_KEYS", "extract_generator_state", "read_generator_state", "load_generator_weights"]
 
@@ -58,13 +57,7 @@ def extract_generator_state(ckpt: Mapping[str, Any], path: str | os.PathLike | N
 
 def read_generator_state(path: str | os.PathLike) -> dict[str, Any]:
     """``torch.load`` (CPU, ``weights_only``) + :func:`extract_generator_state`; one-line errors."""
-    path = Path(path)
-    if not path.is_file():
-        raise WeightsError(path, "weights file not found (train the bundle or copy the trained model.pt there)")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:
-        raise WeightsError(path, f"cannot read weights ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})") from err
+    ckpt = load_weights_file(path, "weights file not found (train the bundle or copy the trained model.pt there)")
     return extract_generator_state(ckpt, path)
 
 

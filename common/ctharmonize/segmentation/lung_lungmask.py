@@ -23,6 +23,7 @@ from scipy import ndimage
 
 from ctharmonize.errors import ConfigError, WeightsError
 from ctharmonize.io.volume import Volume
+from ctharmonize.io.weights_file import load_weights_file
 from ctharmonize.segmentation.image_input import as_segmentation_input
 from ctharmonize.segmentation.lungmask_unet import LungmaskUNet
 from ctharmonize.segmentation.orientation import to_lps_order
@@ -61,13 +62,8 @@ def find_lungmask_weights(model: str = "R231", weights: str | os.PathLike | None
 def load_lungmask_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> LungmaskUNet:
     """Build the U-Net and load a lungmask state dict (strict). Raises WeightsError."""
     path = Path(path)
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 - any unpickling/IO failure is a bad weights file
-        raise WeightsError(path, f"cannot read the weights file ({type(err).__name__}: {err})") from err
-    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
-        state = state["state_dict"]
-    if not isinstance(state, dict) or "last.bias" not in state:
+    state = load_weights_file(path, "lungmask weights file not found", unwrap_state_dict=True)
+    if "last.bias" not in state:
         raise WeightsError(path, "not a lungmask U-Net state dict (no 'last.bias')")
     model = LungmaskUNet(n_classes=int(state["last.bias"].shape[0]))
     try:

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from ctharmonize.errors import WeightsError
+from ctharmonize.io.weights_file import load_weights_file
 
 __all__ = ["VGG_CONFIGS", "VGGFeatures", "vgg_layer_names"]
 
@@ -97,16 +98,7 @@ class VGGFeatures(nn.Module):
     def load_weights(self, path: str | os.PathLike) -> None:
         """Load ``features.*`` tensors from a torchvision-compatible file (see class docstring)."""
         path = os.fspath(path)
-        if not os.path.isfile(path):
-            raise WeightsError(path, f"{self.arch} weights file not found")
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as err:
-            raise WeightsError(path, f"cannot read weights: {type(err).__name__}: {err}") from err
-        if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
-            state = state["state_dict"]
-        if not isinstance(state, dict):
-            raise WeightsError(path, f"expected a state dict, found {type(state).__name__}")
+        state = load_weights_file(path, f"{self.arch} weights file not found", unwrap_state_dict=True)
         state = {k.removeprefix("module."): v for k, v in state.items()}
         wanted = {f"features.{k}": v for k, v in self.features.state_dict().items()}
         missing = [k for k in wanted if k not in state]
