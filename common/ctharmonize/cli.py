@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "emphysema": ("ctharmonize.evaluation.commands", "emphysema", "LAA-950, Perc15, lung volume, density and mass per lung."),
     "evaluate": ("ctharmonize.evaluation.commands", "evaluate", "Cohort evaluation: CSV, JSON summary, plots and report."),
     "select-checkpoint": ("ctharmonize.evaluation.commands", "select_checkpoint", "Rank checkpoints by emphysema agreement (paper 000 eq. 1)."),
+    "compare-models": ("ctharmonize.evaluation.commands", "compare_models", "Cohen's d between models on per-scan Dice (paper 000 Table 3)."),
     "harmonize": ("ctharmonize.inference.commands", "harmonize", "Harmonize a volume with a bundle."),
 }
 

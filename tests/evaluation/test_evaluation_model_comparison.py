@@ -43,3 +43,22 @@ def test_unknown_reference_model(tmp_path):
     path = _write(tmp_path / "a.csv", [{"subject": 0, "kernel": "ge_bone", "dice_muscle": 0.9, "dice_sat": 0.9}])
     with pytest.raises(InputError, match="reference model"):
         compare_models({"a": path}, "b")
+
+
+def test_compare_models_cli_writes_table(tmp_path, capsys):
+    import json
+
+    from ctharmonize.cli import main
+
+    a = _write(tmp_path / "a.csv", [{"subject": i, "kernel": "ge_standard", "dice_muscle": v, "dice_sat": v}
+                                    for i, v in enumerate([0.9, 0.8])])
+    b = _write(tmp_path / "b.csv", [{"subject": i, "kernel": "ge_standard", "dice_muscle": v, "dice_sat": v}
+                                    for i, v in enumerate([0.7, 0.6])])
+    out = tmp_path / "d.json"
+    rc = main(["compare-models", "--per_scan", json.dumps({"guided": str(a), "plain": str(b)}),
+               "--reference", "guided", "--kernels", "ge_standard", "--out", str(out)])
+    assert rc == 0
+    # means 0.85 vs 0.65, both sample SDs 0.0707..., pooled SD the same: d = 0.2 / 0.0707 = 2.83
+    d = json.loads(out.read_text())["plain"]["ge_standard"]["dice_sat"]["d"]
+    assert d == pytest.approx(0.2 / math.sqrt(0.005), rel=1e-9)
+    assert "plain | ge_standard | 2.83 (large)" in capsys.readouterr().out

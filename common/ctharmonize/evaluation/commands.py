@@ -11,7 +11,7 @@ import numpy as np
 from ctharmonize.errors import ConfigError
 from ctharmonize.evaluation.pairing import DEFAULT_REFERENCE_KERNEL
 
-__all__ = ["emphysema", "evaluate", "select_checkpoint"]
+__all__ = ["compare_models", "emphysema", "evaluate", "select_checkpoint"]
 
 
 def _parse_mapping(value: Any, what: str) -> dict | None:
@@ -157,3 +157,42 @@ def select_checkpoint(
     )
     best = ranking[0]
     return f"best epoch {best['epoch']} (weighted rank {best['weighted_rank']:g}); model: {Path(out) / 'model.pt'}"
+
+
+def compare_models(
+    per_scan: Any,
+    reference: str,
+    out: str | None = None,
+    kernels: Any = "ge_bone,ge_standard",
+    metrics: Any = "dice_muscle,dice_sat",
+    overwrite: bool = False,
+) -> str:
+    """Cohen's d between models on per-scan Dice (paper 000 Table 3 form).
+
+    Args:
+        per_scan: JSON object ``{"model name": "path/to/per_scan.csv", ...}`` (from ``evaluate`` runs).
+        reference: the model in Cohen's d's first group (e.g. the tissue-guided model).
+        out: optional JSON file for the table.
+        kernels, metrics: comma-separated kernels and per-scan columns to compare.
+        overwrite: replace ``out``.
+
+    Returns:
+        The table as Markdown.
+    """
+    from ctharmonize.evaluation.model_comparison import compare_models as _compare
+    from ctharmonize.evaluation.run import write_json
+
+    def _list(value: Any) -> list[str]:
+        return [v.strip() for v in value.split(",")] if isinstance(value, str) else list(value)
+
+    sources = _parse_mapping(per_scan, "per_scan")
+    table = _compare(sources, reference, kernels=_list(kernels), metrics=_list(metrics))
+    if out is not None:
+        write_json(table, out, overwrite=overwrite)
+    lines = [f"| Cohen's d: {reference} vs | kernel | " + " | ".join(_list(metrics)) + " |",
+             "| --- | --- | " + " | ".join("---" for _ in _list(metrics)) + " |"]
+    for model, by_kernel in table.items():
+        for kernel, cells in by_kernel.items():
+            vals = " | ".join(f"{c['d']:.2f} ({c['category']})" for c in cells.values())
+            lines.append(f"| {model} | {kernel} | {vals} |")
+    return "\n".join(lines)
