@@ -1,26 +1,37 @@
 """Weight-free body-composition labels by HU thresholds and morphology (``threshold`` backend).
 
-Per axial slice, on HU smoothed in-plane (Gaussian, ``smooth_sigma`` voxels; tames sharp-kernel noise):
+Per axial slice (all distances in mm, so the method is the same at 0.7 and 2.8 mm pixels):
 
-* body: as for the lungs (largest component > -400 HU, table removed, holes filled);
-* bone (8): >= ``bone_hu`` (200 HU); lungs (1/2): the given or threshold-computed lung mask;
-* a rim of ``air_rim`` voxels around air inside the body (lungs, airway, bowel gas) and the outermost
-  ``skin_mm`` (+ ``smooth_sigma`` voxels of blur) of the body are partial-volume / skin tissue,
-  never fat or muscle;
-* the *wall* = largest component of (muscle-range or bone) tissue below the skin; its hull
-  (dilate by ``wall_closing_mm``, fill holes, erode back; convex hull if it does not close) is
-  "inside the wall";
-* the *visceral cavity* = the inside of the bone cage: the hull of the bone (dilate by
-  ``cage_closing_mm``, which links the rib cross-sections, fill, erode back) shrunk by
-  ``cage_wall_mm`` (the ribs and intercostal muscles stay outside the cavity), joined with the
-  convex hull of the lungs (lungs + mediastinum) and grown by ``air_rim`` voxels;
-* skeletal muscle (5) = ``muscle_hu`` (-29..150 HU) inside the wall but outside the cavity;
-* subcutaneous fat (6) = ``fat_hu`` (-190..-30 HU) outside the wall or on its outermost voxel;
-* visceral / intermuscular fat (7) = fat-range voxels deeper inside the wall;
-* other (9) = remaining body voxels (cavity organs, skin, rims); 0 outside the body.
+1. *Body*: on HU Gaussian-smoothed by ``smooth_sigma`` voxels, the largest component above
+   ``body_hu`` (-500 HU, the air/tissue midpoint) without the table, holes filled. *Lungs*: the
+   given or threshold-computed lung mask.
+2. *Denoise*: the noise SD is estimated (robust MAD of neighbour differences in soft tissue and
+   fat), then total-variation denoising with weight ``tv_factor`` x SD (edge-preserving: thin fat
+   layers survive; a soft kernel is barely changed, 100-140 HU sharp-kernel noise is removed);
+   optionally a Gaussian blur of ``tissue_sigma`` voxels within the body tissue only.
+3. *Tissue classes*: bone >= ``bone_hu``; fat ``fat_hu`` (-190..-30); soft tissue ``muscle_hu``
+   (-29..150), cleaned by ``majority_passes`` 3x3 in-plane majority votes. Body voxels below the
+   fat range (tissue/air partial volume at the skin, the lung surface, the airway wall) and those
+   within ``lung_rim_mm`` of the lung take the class of the nearest classified voxel.
+4. *Wall*: the largest component of soft tissue or bone deeper than ``skin_mm`` below the body
+   surface, opened by ``wall_opening_mm`` (noise bridges through the fat). Its filled outline is
+   "inside the wall"; a ring with gaps is bridged by a hull (dilate ``wall_closing_mm``, fill,
+   erode back), or replaced by its convex hull.
+5. *Cavity* (thoracic / abdominal cavity, where soft tissue is organ, not skeletal muscle): the
+   lungs plus the convex hull of the lungs (mediastinum between them)
+   and the inside of the bone cage (hull of the bone with ``cage_closing_mm``, which links the rib
+   cross-sections, shrunk by ``cage_wall_mm`` so the ribs and intercostal muscles stay outside).
+   The hull and cage parts stop ``spine_depth_mm`` behind the front of the vertebral body (found
+   as the most anterior bone in a 30 mm wide midline band of the posterior body half, median over
+   neighbouring slices): the paraspinal muscles behind the spine are never cavity.
+6. Labels: skeletal muscle (5) = soft tissue inside the wall, outside the cavity; subcutaneous fat
+   (6) = fat outside the wall or on its outermost voxel (between the skin and the outer muscle /
+   bone wall; soft-tissue specks < ``speck_mm2`` there count as fat); visceral / intermuscular
+   fat (7) = fat deeper inside; bone (8); other (9) = remaining body voxels (skin,
+   cavity organs: heart, vessels, oesophagus, liver); 0 outside the body.
 
-Limitations: contrast-enhanced vessels above ``bone_hu`` count as bone; below the rib cage
-(abdomen) the cavity is not closed, so organs in the muscle range count as muscle.
+Limitations: contrast-enhanced vessels above ``bone_hu`` count as bone; where the cavity is
+neither lung- nor rib-bounded (pelvis), organs in the muscle range count as muscle.
 """
 
 from __future__ import annotations
@@ -28,7 +39,9 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 from skimage.morphology import convex_hull_image
+from skimage.restoration import denoise_tv_chambolle
 
+from ctharmonize.errors import DimensionError
 from ctharmonize.io.volume import Volume
 from ctharmonize.segmentation.body_mask import body_mask, smooth_hu
 from ctharmonize.segmentation.holes import INPLANE_STRUCTURE, fill_holes_per_slice
@@ -62,23 +75,106 @@ def _hull_slices(mask: np.ndarray, radius_mm: float, sampling) -> np.ndarray:
 
 
 def _largest_per_slice(mask: np.ndarray) -> np.ndarray:
+    """The largest 4-connected in-plane component of every slice."""
     labels, n = ndimage.label(mask, structure=INPLANE_STRUCTURE)
     if n == 0:
         return mask
     sizes = np.bincount(labels.ravel())
-    sizes[0] = 0
-    keep = np.zeros(n + 1, dtype=bool)
-    objs = ndimage.find_objects(labels)
     best: dict[int, tuple[int, int]] = {}
-    for lab, sl in enumerate(objs, start=1):
-        if sl is None:
-            continue
-        z = sl[0].start
-        if z not in best or sizes[lab] > best[z][1]:
-            best[z] = (lab, sizes[lab])
-    for lab, _ in best.values():
-        keep[lab] = True
+    for lab, sl in enumerate(ndimage.find_objects(labels), start=1):
+        if sl is not None and (sl[0].start not in best or sizes[lab] > best[sl[0].start][1]):
+            best[sl[0].start] = (lab, sizes[lab])
+    keep = np.zeros(n + 1, dtype=bool)
+    keep[[lab for lab, _ in best.values()]] = True
     return keep[labels]
+
+
+def _majority(mask: np.ndarray, within: np.ndarray) -> np.ndarray:
+    """3x3 in-plane majority vote of a bool mask among the ``within`` voxels (removes specks and
+    fills one-voxel holes; straight edges do not move)."""
+    votes = ndimage.uniform_filter(mask.astype(np.float32), size=(1, 3, 3), mode="nearest")
+    count = ndimage.uniform_filter(within.astype(np.float32), size=(1, 3, 3), mode="nearest")
+    return within & (votes > 0.5 * count)
+
+
+def _masked_smooth(hu: np.ndarray, mask: np.ndarray, sigma: float, sigma_z: float) -> np.ndarray:
+    """Gaussian smoothing (voxels) of HU clipped to [-1024, 400] using only the ``mask`` voxels
+    (normalised convolution: edges of the mask are not pulled toward what lies outside it)."""
+    w = mask.astype(np.float32)
+    num = ndimage.gaussian_filter(np.clip(hu, -1024.0, 400.0) * w, (sigma_z, sigma, sigma), mode="nearest")
+    den = ndimage.gaussian_filter(w, (sigma_z, sigma, sigma), mode="nearest")
+    return np.where(mask, num / np.maximum(den, 1e-6), -1024.0).astype(np.float32)
+
+
+def _noise_sd(hu: np.ndarray, mask: np.ndarray) -> float:
+    """Robust noise SD (HU) of the ``mask`` voxels: 1.4826 x median absolute horizontal neighbour
+    difference / sqrt(2) (edges are rare, so the median ignores them)."""
+    both = mask[:, :, 1:] & mask[:, :, :-1]
+    if not both.any():
+        return 0.0
+    diff = np.abs(hu[:, :, 1:] - hu[:, :, :-1])[both]
+    return float(1.4826 * np.median(diff) / np.sqrt(2.0))
+
+
+def _nearest_fill(classes: np.ndarray, unknown: np.ndarray, sampling, skip: int = -1) -> np.ndarray:
+    """Per slice, give every ``unknown`` voxel the value of the nearest voxel with a class > 0
+    (other than ``skip``)."""
+    out = classes.copy()
+    for z in np.flatnonzero(unknown.any(axis=(1, 2))):
+        known = (classes[z] > 0) & (classes[z] != skip)
+        if not known.any():
+            continue
+        _, (iy, ix) = ndimage.distance_transform_edt(~known, sampling=sampling, return_indices=True)
+        fill = unknown[z]
+        out[z][fill] = classes[z][iy[fill], ix[fill]]
+    return out
+
+
+def _posterior_sign(direction: np.ndarray) -> int | None:
+    """+1 if the row index increases toward the patient's back, -1 toward the front, None if the
+    rows are not mostly antero-posterior (not an axial image)."""
+    dy = float(np.asarray(direction, dtype=float)[1, 1])
+    if abs(dy) < 0.5:
+        return None
+    return 1 if dy > 0 else -1
+
+
+def _behind_spine(body: np.ndarray, bone: np.ndarray, sy: float, sx: float, sz: float, post: int | None,
+                  depth_mm: float, band_mm: float = 15.0, window_mm: float = 30.0) -> np.ndarray:
+    """Bool (Z, Y, X): rows more than ``depth_mm`` behind the front of the vertebral body.
+
+    The front is the most anterior bone row within +-``band_mm`` of the body's midline column in
+    the posterior half of the body, a running median over ``window_mm`` of slices (disc slices
+    have no vertebral-body bone). All False when no such bone is found or the image is not axial."""
+    nz, ny, nx = body.shape
+    out = np.zeros(body.shape, dtype=bool)
+    if post is None:
+        return out
+    rows = np.arange(ny)
+    front = np.full(nz, np.nan)
+    for z in range(nz):
+        yy, xx = np.nonzero(body[z])
+        if yy.size == 0:
+            continue
+        cy, cx = yy.mean(), xx.mean()
+        hw = int(round(band_mm / sx))
+        x0, x1 = max(int(round(cx)) - hw, 0), min(int(round(cx)) + hw + 1, nx)
+        half = (rows - cy) * post > 0
+        hit = bone[z][:, x0:x1].any(axis=1) & half
+        if hit.any():
+            r = rows[hit]
+            front[z] = r.min() if post > 0 else r.max()
+    if np.isnan(front).all():
+        return out
+    half_w = max(int(round(window_mm / (2 * sz))), 0)
+    for z in range(nz):
+        vals = front[max(z - half_w, 0) : z + half_w + 1]
+        vals = vals[~np.isnan(vals)]
+        if vals.size == 0:
+            vals = front[~np.isnan(front)]
+        cut = np.median(vals) + post * depth_mm / sy
+        out[z] = ((rows - cut) * post > 0)[:, None]
+    return out
 
 
 def body_composition_threshold(
@@ -86,69 +182,119 @@ def body_composition_threshold(
     spacing=None,
     lung: np.ndarray | None = None,
     smooth_sigma: float = 1.0,
+    smooth_sigma_z: float = 0.0,
     muscle_hu: tuple[float, float] = (-29.0, 150.0),
     fat_hu: tuple[float, float] = (-190.0, -30.0),
     bone_hu: float = 200.0,
-    skin_mm: float = 2.0,
-    air_rim: float = 2.0,
+    body_hu: float = -500.0,
+    lung_rim_mm: float = 1.5,
+    skin_mm: float = 5.0,
+    wall_opening_mm: float = 3.0,
+    majority_passes: int = 2,
+    speck_mm2: float = 50.0,
+    tv_factor: float = 0.7,
+    tissue_sigma: float = 0.0,
     wall_closing_mm: float = 10.0,
     cage_closing_mm: float = 40.0,
     cage_wall_mm: float = 12.0,
+    spine_depth_mm: float = 30.0,
     include_lungs: bool = True,
     name: str | None = None,
 ) -> np.ndarray:
     """uint8 (Z, Y, X) canonical tissue codes: 1/2 lungs, 5 muscle, 6 SAT, 7 VAT/IMAT, 8 bone,
     9 other body tissue, 0 outside the body. HU thresholds; see the module docstring.
 
-    ``lung``: optional uint8 lung mask (1 right, 2 left); computed with the threshold lung
-    backend when None. ``include_lungs=False`` leaves lungs as 0.
+    ``image``: Volume or (Z, Y, X) HU array (``spacing`` (sx, sy, sz) mm). ``lung``: optional
+    uint8 lung mask (1 right, 2 left); computed with the threshold lung backend when None.
+    ``include_lungs=False`` leaves lungs as 0.
     """
     inp = as_segmentation_input(image, spacing, name)
-    sx, sy, _ = inp.spacing
+    sx, sy, sz = inp.spacing
     sampling = (sy, sx)
     hu = np.where(inp.fov, inp.hu, -1024.0)
-    sm = smooth_hu(hu, smooth_sigma, inp.fov)
-    body = body_mask(sm, inp.spacing)
-    out = np.zeros(hu.shape, dtype=np.uint8)
-    if not body.any():
-        return out
     if lung is None:
         from ctharmonize.segmentation.lung_threshold import segment_lungs_threshold
 
         lung = segment_lungs_threshold(image, spacing, name=name)
     lung = np.asarray(lung)
     if lung.shape != hu.shape:
-        from ctharmonize.errors import DimensionError
-
         raise DimensionError(name, f"lung mask shape {lung.shape} differs from the image shape {hu.shape}")
-    depth = _edt_slices(body, sampling)
-    below_skin = body & (depth > skin_mm + smooth_sigma * max(sx, sy))  # skin + its blurred edge
-    air = body & (sm < -400.0)
-    air_rim = (_edt_slices(~air, (1.0, 1.0)) <= air_rim) & body
-    bone = body & (sm >= bone_hu) & (lung == 0)
-    fat = below_skin & ~air_rim & (sm >= fat_hu[0]) & (sm <= fat_hu[1])
-    muscle_range = below_skin & ~air_rim & (sm >= muscle_hu[0]) & (sm <= muscle_hu[1])
+    sm = smooth_hu(hu, smooth_sigma, inp.fov, sigma_z=smooth_sigma_z)
+    out = np.zeros(hu.shape, dtype=np.uint8)
+    body = body_mask(sm, inp.spacing, threshold=body_hu)
+    if not body.any():
+        return out
+    full_out, full_lung = out, lung
+    ys, xs = np.nonzero(body.any(axis=0))  # work inside the body's in-plane bounding box
+    box = (slice(None), slice(ys.min(), ys.max() + 1), slice(xs.min(), xs.max() + 1))
+    hu, sm, body, lung, out = hu[box], sm[box], body[box], lung[box], out[box]
+    lungs = (lung > 0) & body
+    tissue = body & ~lungs
+    noise = _noise_sd(hu, tissue & (sm > fat_hu[0]) & (sm < muscle_hu[1]))
+    if tv_factor > 0 and noise > 0:  # edge-preserving: total-variation denoising scaled to the noise
+        hu = denoise_tv_chambolle(np.clip(hu, -1024.0, 400.0), weight=tv_factor * noise, eps=2e-3,
+                                  channel_axis=None)
+    # (optional) blur within the tissue only: air outside the body and in the lungs does not leak in
+    sm = _masked_smooth(hu, tissue, tissue_sigma, smooth_sigma_z)
+    # voxels touching the lungs are lung/tissue partial-volume mixtures: classified from their neighbours
+    lung_rim = tissue & (_edt_slices(~lungs, sampling) <= lung_rim_mm + 1e-3) if lungs.any() else np.zeros_like(body)
+    known = tissue & ~lung_rim
+    bone = known & (sm >= bone_hu)
+    dense = known & ~bone & (sm >= fat_hu[0])
+    soft = dense & (sm >= muscle_hu[0]) & (sm <= muscle_hu[1])
+    for _ in range(majority_passes):
+        soft = _majority(soft, dense)
+    fat = dense & ~soft & (sm <= fat_hu[1])
+    # class map for the partial-volume fill: 1 fat, 2 soft, 3 bone, 4 lung, 5 other dense (> 150 HU)
+    classes = np.zeros(hu.shape, dtype=np.uint8)
+    classes[dense] = 5
+    classes[fat] = 1
+    classes[soft] = 2
+    classes[bone] = 3
+    classes[lungs] = 4
+    classes = _nearest_fill(classes, tissue & (classes == 0), sampling, skip=4)
+    bone = classes == 3
+    fat, soft = classes == 1, classes == 2
 
-    wall = _largest_per_slice((muscle_range | bone) & below_skin)
-    inner = _hull_slices(wall, wall_closing_mm, sampling)
-    for z in range(inner.shape[0]):  # an open wall: fall back to its convex hull
-        if wall[z].any() and inner[z].sum() < 1.5 * wall[z].sum():
-            inner[z] = convex_hull_image(wall[z])
-    core = _edt_slices(inner, (1.0, 1.0)) > 1.0  # fat on the wall's blurred outer edge is SAT
+    # the wall: soft tissue / bone below the skin, opened so noise bridges through the fat break
+    depth = _edt_slices(body, sampling)
+    core = (soft | bone) & (depth > skin_mm)
+    ry, rx = max(int(round(wall_opening_mm / sy)), 1), max(int(round(wall_opening_mm / sx)), 1)
+    yy, xx = np.ogrid[-ry : ry + 1, -rx : rx + 1]
+    disk = ((yy * sy) ** 2 + (xx * sx) ** 2) <= max(wall_opening_mm, sy, sx) ** 2 + 1e-6
+    wall = _largest_per_slice(ndimage.binary_opening(core, structure=disk[None]) | bone)
+    inner = fill_holes_per_slice(wall)  # a closed ring: its own outline, notches of fat stay SAT
+    closed = _hull_slices(wall, wall_closing_mm, sampling)
+    for z in range(inner.shape[0]):
+        if wall[z].any() and inner[z].sum() < 1.5 * wall[z].sum():  # gaps in the ring: bridge them
+            inner[z] = closed[z]
+            if inner[z].sum() < 1.5 * wall[z].sum():  # still open: its convex hull
+                inner[z] = convex_hull_image(wall[z])
+
     cage = _hull_slices(bone, cage_closing_mm, sampling)
     cavity = _edt_slices(cage, sampling) > cage_wall_mm
-    for z in np.flatnonzero((lung > 0).any(axis=(1, 2))):  # lungs and mediastinum between them
-        cavity[z] |= convex_hull_image(lung[z] > 0)
-    cavity = (_edt_slices(~cavity, (1.0, 1.0)) <= air_rim) & body
+    for z in np.flatnonzero(lungs.any(axis=(1, 2))):  # lungs and the mediastinum between them
+        cavity[z] |= convex_hull_image(lungs[z])
+    cavity &= ~_behind_spine(body, bone, sy, sx, sz, _posterior_sign(inp.direction), spine_depth_mm)
+    cavity |= lungs
 
     out[body] = 9
-    out[muscle_range & inner & ~cavity] = 5
-    out[fat & ~core] = 6
-    out[fat & core] = 7
+    out[soft & inner & ~cavity] = 5
+    # soft-tissue specks (noise, small vessels) in the subcutaneous compartment are SAT
+    sub_soft = soft & ~inner
+    lab, n = ndimage.label(sub_soft, structure=INPLANE_STRUCTURE)
+    if n:
+        area = np.bincount(lab.ravel()) * sx * sy
+        speck = (area < speck_mm2)[lab] & sub_soft
+        fat = fat | speck
+        soft = soft & ~speck
+    deep = _edt_slices(inner, (1.0, 1.0)) > 1.0  # fat on the wall's outermost voxel (its blurred edge) is SAT
+    out[fat & ~deep] = 6
+    out[fat & deep] = 7
     out[bone] = 8
     if include_lungs:
-        out[lung == 1] = 1
-        out[lung == 2] = 2
+        full_out[full_lung == 1] = 1
+        full_out[full_lung == 2] = 2
     else:
-        out[lung > 0] = 0
-    return out
+        full_out[full_lung > 0] = 0
+    return full_out
