@@ -51,7 +51,7 @@ def harmonize_datalist(
         datalist: datalist JSON path or already-loaded entries (absolute paths).
         out_dir: folder for the harmonized volumes (created).
         target: target kernel domain, or a mapping source kernel -> target kernel domain.
-        split: keep only entries of this split (None: all).
+        split: keep only entries of this split (None or "all": every entry).
         batch_size, device, amp, hu_min, hu_max, model_name: see :func:`harmonize_volume`.
         overwrite: replace existing harmonized files.
         progress: tqdm bar over scans.
@@ -69,7 +69,7 @@ def harmonize_datalist(
         entries = load_datalist(datalist, check_files=True)
     else:
         entries = [dict(e) for e in datalist]
-    if split is not None:
+    if split is not None and split != "all":
         entries = [e for e in entries if e.get("split") == split]
     if not entries:
         raise DatalistError(source, f"no entries in split {split!r} to harmonize")
