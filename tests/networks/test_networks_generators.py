@@ -196,3 +196,23 @@ def test_state_dict_keys_follow_reference_layer_indices():
     assert keys == expected
     d = MultipathDiscriminators(["a"], ndf=4)
     assert set(d.state_dict()) == {f"a.{i}.{t}" for i in (0, 2, 5, 8, 11) for t in ("weight", "bias")}
+
+
+def test_residual_generator_starts_as_identity_and_path_matches():
+    from ctharmonize.networks import MultipathGenerator
+
+    torch.manual_seed(0)
+    g = MultipathGenerator(ngf=4, n_blocks=1, residual=True).eval()
+    x = torch.rand(2, 1, 32, 32) * 2 - 1
+    # zero-initialised last decoder conv: tanh(0) = 0 correction, so every path is the identity at start
+    assert torch.equal(g(x, "siemens_b50f", "siemens_b30f"), x)
+    with torch.no_grad():
+        for p in g.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    expected = torch.clamp(x + g.decoders["ge_standard"](g.latent(g.encoders["ge_bone"](x))), -1, 1)
+    path = g.path("ge_bone", "ge_standard")
+    assert torch.allclose(g(x, "ge_bone", "ge_standard"), expected)
+    assert torch.allclose(path(x), expected)
+    assert torch.allclose(torch.jit.script(path)(x), expected, atol=1e-6)
+    plain = MultipathGenerator(ngf=4, n_blocks=1, residual=False).eval()
+    assert not torch.equal(plain(x, "siemens_b50f", "siemens_b30f"), x)

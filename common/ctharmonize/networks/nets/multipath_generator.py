@@ -45,10 +45,12 @@ class MultipathGenerator(nn.Module):
         in_channels: int = 1,
         norm: str = "instance",
         dropout: float = 0.0,
+        residual: bool = False,
     ):
         super().__init__()
         names = check_domain_names(domains)
         self.ngf, self.in_channels, self.norm = int(ngf), int(in_channels), norm
+        self.residual = bool(residual)
         self.encoders = nn.ModuleDict()
         self.decoders = nn.ModuleDict()
         self.latent = SharedLatent(4 * self.ngf, n_blocks, norm=norm, dropout=dropout)
@@ -58,6 +60,11 @@ class MultipathGenerator(nn.Module):
     def _build(self, name: str) -> None:
         self.encoders[name] = ResnetEncoder(self.in_channels, self.ngf, n_downsampling=2, norm=self.norm)
         self.decoders[name] = ResnetDecoder(self.in_channels, self.ngf, n_upsampling=2, norm=self.norm)
+        if self.residual:  # start every path as the identity: the decoder learns a correction
+            last = [m for m in self.decoders[name].modules() if isinstance(m, nn.Conv2d)][-1]
+            nn.init.zeros_(last.weight)
+            if last.bias is not None:
+                nn.init.zeros_(last.bias)
 
     @property
     def domains(self) -> tuple[str, ...]:
@@ -73,13 +80,16 @@ class MultipathGenerator(nn.Module):
         return self.decoders[check_domain(domain, self.domains, "target domain")](z)
 
     def forward(self, x: torch.Tensor, source: str, target: str) -> torch.Tensor:
-        return self.decode(self.encode(x, source), target)
+        y = self.decode(self.encode(x, source), target)
+        if self.residual:
+            y = torch.clamp(x + y, -1.0, 1.0)
+        return y
 
     def path(self, source: str, target: str) -> MultipathPath:
         """The source→target path as a module sharing this generator's weights (scriptable)."""
         check_domain(source, self.domains, "source domain")
         check_domain(target, self.domains, "target domain")
-        return MultipathPath(self.encoders[source], self.latent, self.decoders[target], source, target)
+        return MultipathPath(self.encoders[source], self.latent, self.decoders[target], source, target, self.residual)
 
     def add_domain(self, name: str) -> None:
         """Add a freshly initialised encoder and decoder for a new kernel (stage two of Krishnan et al. 2025)."""

@@ -11,12 +11,16 @@ __all__ = ["MultipathPath"]
 class MultipathPath(nn.Module):
     """``decoder[target](latent(encoder[source](x)))``; image (B, 1, H, W) in [-1, 1] → same shape, [-1, 1].
 
+    With ``residual=True`` the decoder output is a correction: ``clamp(x + decoder(...), -1, 1)``.
+
     Holds references (not copies) to the generator's submodules, so it shares their weights.
     ``torch.jit.script`` and ``torch.jit.trace`` both work; this is what inference exports.
     """
 
-    def __init__(self, encoder: nn.Module, latent: nn.Module, decoder: nn.Module, source: str = "", target: str = ""):
+    def __init__(self, encoder: nn.Module, latent: nn.Module, decoder: nn.Module, source: str = "", target: str = "",
+                 residual: bool = False):
         super().__init__()
+        self.residual = bool(residual)
         self.encoder = encoder
         self.latent = latent
         self.decoder = decoder
@@ -24,4 +28,7 @@ class MultipathPath(nn.Module):
         self.target = target
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.decoder(self.latent(self.encoder(x)))
+        y = self.decoder(self.latent(self.encoder(x)))
+        if self.residual:
+            y = torch.clamp(x + y, -1.0, 1.0)
+        return y
