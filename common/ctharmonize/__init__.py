@@ -2,7 +2,7 @@
 
 Subpackages are imported lazily so that ``import ctharmonize`` stays light:
 ``io``, ``transforms``, ``data``, ``domains``, ``bundle``, ``simulation``, ``segmentation``,
-``metrics``, ``evaluation``, ``networks``, ``losses``, ``engines``.
+``metrics``, ``evaluation``, ``networks``, ``losses``, ``engines``, ``datasets``, ``inference``.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ __all__ = ["CTHarmonizeError", "__version__"]
 
 _SUBMODULES = {
     "io", "transforms", "data", "domains", "bundle", "simulation", "segmentation",
-    "metrics", "evaluation", "networks", "losses", "engines", "inference", "errors",
+    "metrics", "evaluation", "networks", "losses", "engines", "datasets", "inference", "errors",
 }
 
 
