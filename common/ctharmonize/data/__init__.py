@@ -5,6 +5,7 @@ from ctharmonize.data.datalist import (
     KNOWN_KEYS,
     PATH_KEYS,
     SPLITS,
+    datalist_entries,
     filter_datalist,
     load_datalist,
     save_datalist,
@@ -12,6 +13,7 @@ from ctharmonize.data.datalist import (
 )
 
 __all__ = [
+    "datalist_entries",
     "DATALIST_SCHEMA_FILE", "KNOWN_KEYS", "PATH_KEYS", "SPLITS",
     "filter_datalist", "load_datalist", "save_datalist", "validate_datalist_document",
 ]

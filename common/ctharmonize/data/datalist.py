@@ -26,6 +26,7 @@ from ctharmonize.errors import ConfigError, DatalistError
 from ctharmonize.io.atomic import atomic_path
 
 __all__ = [
+    "datalist_entries",
     "DATALIST_SCHEMA_FILE", "PATH_KEYS", "KNOWN_KEYS", "SPLITS",
     "load_datalist", "save_datalist", "filter_datalist", "validate_datalist_document",
 ]
@@ -185,3 +186,20 @@ def filter_datalist(entries: Iterable[Mapping], split: str | Sequence[str] | Non
         raise ConfigError(None, f"unknown split {sorted(splits - set(SPLITS))[0]!r}; use one of {', '.join(SPLITS)}")
     return [dict(e) for e in entries
             if (splits is None or e.get("split") in splits) and (kernels is None or e.get("kernel") in kernels)]
+
+
+def datalist_entries(datalist: str | os.PathLike | Iterable[Mapping], split: str | None = None,
+                     check_files: bool = True) -> tuple[list[dict], Path | None]:
+    """Entries of a datalist file (loaded, paths resolved) or of already-loaded entries (copied).
+
+    ``split`` keeps only that split's entries (None or ``"all"``: every entry). Returns the entries
+    and the datalist path (None for in-memory entries), for error messages.
+    """
+    if isinstance(datalist, str | os.PathLike):
+        source: Path | None = Path(datalist)
+        entries = load_datalist(datalist, check_files=check_files)
+    else:
+        source, entries = None, [dict(e) for e in datalist]
+    if split is not None and split != "all":
+        entries = filter_datalist(entries, split=split)
+    return entries, source

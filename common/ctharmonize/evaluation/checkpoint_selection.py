@@ -96,16 +96,9 @@ class ValidationSet:
         threshold: float = -950.0,
         kl_bins: int | str = 10,
     ) -> None:
-        source = None
-        if isinstance(validation, str | os.PathLike):
-            from ctharmonize.data import load_datalist
+        from ctharmonize.data import datalist_entries
 
-            source = Path(validation)
-            entries = load_datalist(validation, check_files=True)
-        else:
-            entries = [dict(e) for e in validation]
-        if split is not None:
-            entries = [e for e in entries if e.get("split") == split]
+        entries, source = datalist_entries(validation, split)
         if not entries:
             raise InputError(source, f"no validation entries{f' with split {split!r}' if split else ''}")
         if mask_source == "each":

@@ -82,16 +82,9 @@ def run_evaluation(
         The summary dict (also written to ``summary.json``).
     """
     check_writable(out, overwrite)
-    source = None
-    if isinstance(datalist, str | os.PathLike):
-        from ctharmonize.data import load_datalist
+    from ctharmonize.data import datalist_entries
 
-        source = Path(datalist)
-        entries = load_datalist(datalist, check_files=True)
-    else:
-        entries = list(datalist)
-    if split is not None:
-        entries = [e for e in entries if e.get("split") == split]
+    entries, source = datalist_entries(datalist, split)
     cohort = build_cohort(entries, reference_kernel, paired_references, source=source)
     result = evaluate_cohort(cohort, backend=backend, mask_source=mask_source, threshold=threshold,
                              body_composition=body_composition, similarity=similarity, progress=progress)

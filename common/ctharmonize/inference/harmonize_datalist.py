@@ -60,17 +60,10 @@ def harmonize_datalist(
         the entries, each with ``kernel`` set and, when harmonized, ``harmonized`` (path) and ``target``
         added: the form :func:`ctharmonize.evaluation.run_evaluation` expects.
     """
-    from ctharmonize.data import load_datalist
+    from ctharmonize.data import datalist_entries
     from ctharmonize.io import check_writable, read_volume, write_volume
 
-    source = None
-    if isinstance(datalist, str | os.PathLike):
-        source = Path(datalist)
-        entries = load_datalist(datalist, check_files=True)
-    else:
-        entries = [dict(e) for e in datalist]
-    if split is not None and split != "all":
-        entries = [e for e in entries if e.get("split") == split]
+    entries, source = datalist_entries(datalist, split)
     if not entries:
         raise DatalistError(source, f"no entries in split {split!r} to harmonize")
     targets = dict(target) if isinstance(target, Mapping) else None
