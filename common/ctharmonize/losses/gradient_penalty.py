@@ -18,7 +18,8 @@ def gradient_penalty(
 ) -> torch.Tensor:
     """``lambda_gp · mean_b (‖∇ₓ C(x̂_b)‖₂ − 1)²`` at ``x̂ = α·real + (1 − α)·fake``, α ~ U(0, 1) per sample.
 
-    ``real``/``fake``: (B, ...) images (fake is detached here). The critic output may be a patch map;
+    ``real``/``fake``: (B, ...) images in the critic's input space (network space, [-1, 1] for CT; fake is
+    detached here). The critic output may be a patch map;
     its sum is differentiated, so each sample's gradient is that of its own scores. The result
     keeps the graph (``create_graph=True``) so it trains the critic. Paper 001 uses λ = 10.
     """
