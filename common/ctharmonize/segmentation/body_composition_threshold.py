@@ -46,6 +46,7 @@ from ctharmonize.io.volume import Volume
 from ctharmonize.segmentation.body_mask import body_mask, smooth_hu
 from ctharmonize.segmentation.holes import INPLANE_STRUCTURE, fill_holes_per_slice
 from ctharmonize.segmentation.image_input import as_segmentation_input
+from ctharmonize.segmentation.orientation import posterior_sign
 
 __all__ = ["body_composition_threshold"]
 
@@ -128,15 +129,6 @@ def _nearest_fill(classes: np.ndarray, unknown: np.ndarray, sampling, skip: int 
         fill = unknown[z]
         out[z][fill] = classes[z][iy[fill], ix[fill]]
     return out
-
-
-def _posterior_sign(direction: np.ndarray) -> int | None:
-    """+1 if the row index increases toward the patient's back, -1 toward the front, None if the
-    rows are not mostly antero-posterior (not an axial image)."""
-    dy = float(np.asarray(direction, dtype=float)[1, 1])
-    if abs(dy) < 0.5:
-        return None
-    return 1 if dy > 0 else -1
 
 
 def _behind_spine(body: np.ndarray, bone: np.ndarray, sy: float, sx: float, sz: float, post: int | None,
@@ -275,7 +267,7 @@ def body_composition_threshold(
     cavity = _edt_slices(cage, sampling) > cage_wall_mm
     for z in np.flatnonzero(lungs.any(axis=(1, 2))):  # lungs and the mediastinum between them
         cavity[z] |= convex_hull_image(lungs[z])
-    cavity &= ~_behind_spine(body, bone, sy, sx, sz, _posterior_sign(inp.direction), spine_depth_mm)
+    cavity &= ~_behind_spine(body, bone, sy, sx, sz, posterior_sign(inp.direction), spine_depth_mm)
     cavity |= lungs
 
     out[body] = 9

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["lps_offset", "superior_end", "to_lps_order"]
+__all__ = ["axis_sign", "lps_offset", "posterior_sign", "superior_end", "to_lps_order"]
 
 
 def lps_offset(direction: np.ndarray, spacing, zyx: np.ndarray, axis: int) -> np.ndarray:
@@ -15,13 +15,25 @@ def lps_offset(direction: np.ndarray, spacing, zyx: np.ndarray, axis: int) -> np
     return ijk @ np.asarray(direction, dtype=float)[axis]
 
 
+def axis_sign(direction: np.ndarray, axis: int) -> int | None:
+    """+1 if the array's index along LPS ``axis`` (1 = row j vs Posterior, 2 = slice k vs Superior)
+    increases toward +LPS, -1 if toward -LPS, None if that array axis is not mostly along it."""
+    d = float(np.asarray(direction, dtype=float)[axis, axis])
+    if abs(d) < 0.5:
+        return None
+    return 1 if d > 0 else -1
+
+
 def superior_end(direction: np.ndarray) -> int | None:
     """+1 if increasing slice index goes toward the head, -1 if toward the feet, None if the slice
     axis is not mostly cranio-caudal (not an axial stack)."""
-    dz = float(np.asarray(direction, dtype=float)[2, 2])
-    if abs(dz) < 0.5:
-        return None
-    return 1 if dz > 0 else -1
+    return axis_sign(direction, 2)
+
+
+def posterior_sign(direction: np.ndarray) -> int | None:
+    """+1 if the row index increases toward the patient's back, -1 toward the front, None if the
+    rows are not mostly antero-posterior (not an axial image)."""
+    return axis_sign(direction, 1)
 
 
 def to_lps_order(array: np.ndarray, direction: np.ndarray):
