@@ -13,7 +13,7 @@ from ctharmonize.networks import MultipathGenerator
 from ctharmonize.simulation.phantom import generate_phantom
 from ctharmonize.simulation.scan import simulate_scan
 
-TINY = {"ngf": 4, "n_blocks": 1, "residual": False}  # the paper architecture (no global residual)
+TINY = {"ngf": 4, "n_blocks": 1, "residual": False, "n_downsampling": 2}  # the paper architecture (no global residual)
 
 
 def tiny_generator(seed: int = 0, **kwargs) -> MultipathGenerator:

@@ -254,7 +254,8 @@ def test_monai_bundle_run_export_and_verify(tmp_path, gen, ge_scans):
     torch.save({"G": gen.state_dict(), "D": {}}, nested)
     nifti_in = write_volume(ge_scans["ge_bone"], tmp_path / "in.nii.gz", sidecar=True)
     out_nifti, ts = tmp_path / "out.nii.gz", tmp_path / "model.ts"
-    common = ["--config_file", str(CONFIGS / "inference.json"), "--ngf", "4", "--n_blocks", "1", "--residual", "False"]
+    common = ["--config_file", str(CONFIGS / "inference.json"), "--ngf", "4", "--n_blocks", "1", "--residual", "False",
+              "--n_downsampling", "2"]
     meta = ["--meta_file", str(CONFIGS / "metadata.json")]
     commands = {
         "run": ["run", *common, "--ckpt_path", str(plain), "--input_path", str(nifti_in),
@@ -295,7 +296,7 @@ def test_evaluate_workflow_end_to_end(tmp_path, gen):
     torch.save(gen.state_dict(), weights)
     eval_dir = tmp_path / "eval"
     run(config_file=[str(CONFIGS / "inference.json"), str(CONFIGS / "evaluate.json")], meta_file=str(CONFIGS / "metadata.json"),
-        logging_file=False, ngf=4, n_blocks=1, residual=False, ckpt_path=str(weights), datalist=str(datalist),
+        logging_file=False, ngf=4, n_blocks=1, residual=False, n_downsampling=2, ckpt_path=str(weights), datalist=str(datalist),
         eval_dir=str(eval_dir), n_resamples=20, progress=False, device="cpu")
     harmonized = sorted(p.name for p in (eval_dir / "harmonized").iterdir())
     # Table 1 run: B50f -> B30f and BONE -> STANDARD; Table 2 run: everything not B30f -> B30f

@@ -1,5 +1,7 @@
 """PatchGAN discriminator (70×70 receptive field) and the per-target-domain discriminator set."""
 
+import math
+
 import pytest
 import torch
 from torch import nn
@@ -63,3 +65,25 @@ def test_one_discriminator_per_target_domain():
     assert d(x, "ge_standard").shape == (1, 1, 6, 6)
     scripted = torch.jit.script(d["ge_bone"])
     torch.testing.assert_close(scripted(x), d["ge_bone"](x))
+
+
+def test_discriminator_init_choices():
+    torch.manual_seed(0)
+    pix2pix = PatchDiscriminator(ndf=16, init="normal")
+    default = PatchDiscriminator(ndf=16, init="pytorch")
+    convs_p = [m for m in pix2pix.modules() if isinstance(m, nn.Conv2d)]
+    convs_d = [m for m in default.modules() if isinstance(m, nn.Conv2d)]
+    for conv in convs_p:  # N(0, 0.02) weights and zero bias
+        assert abs(float(conv.weight.std()) - 0.02) < 0.004
+        assert conv.bias is None or not conv.bias.any()
+    # nn.Conv2d default: kaiming_uniform(a=sqrt(5)) → U(-1/sqrt(fan_in), 1/sqrt(fan_in)); first conv fan_in = 1·4·4
+    first = convs_d[0].weight
+    bound = 1 / math.sqrt(16)
+    assert float(first.abs().max()) <= bound and abs(float(first.std()) - bound / math.sqrt(3)) < 0.03
+    multi = MultipathDiscriminators(["a", "b"], ndf=8, init="pytorch")
+    multi.add_domain("c")
+    fan_in = 16
+    assert all(float(d[0].weight.abs().max()) <= 1 / math.sqrt(fan_in) for d in multi.values())
+    assert float(multi["c"][0].weight.std()) > 0.05  # the added domain keeps the chosen init
+    with pytest.raises(ValueError, match="init"):
+        PatchDiscriminator(init="xavier")

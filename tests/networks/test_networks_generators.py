@@ -216,3 +216,28 @@ def test_residual_generator_starts_as_identity_and_path_matches():
     assert torch.allclose(torch.jit.script(path)(x), expected, atol=1e-6)
     plain = MultipathGenerator(ngf=4, n_blocks=1, residual=False).eval()
     assert not torch.equal(plain(x, "siemens_b50f", "siemens_b30f"), x)
+
+
+@pytest.mark.parametrize("n_down", [0, 1, 3])
+def test_n_downsampling_sets_latent_resolution_and_width(n_down):
+    from ctharmonize.networks import MultipathGenerator
+
+    torch.manual_seed(0)
+    g = MultipathGenerator(ngf=4, n_blocks=1, n_downsampling=n_down).eval()
+    x = torch.rand(2, 1, 32, 24) * 2 - 1
+    z = g.encode(x, "ge_bone")
+    # each stride-2 conv halves H and W and doubles the width: (B, ngf·2^n, H/2^n, W/2^n)
+    assert z.shape == (2, 4 * 2**n_down, 32 // 2**n_down, 24 // 2**n_down)
+    y = g(x, "ge_bone", "siemens_b30f")
+    assert y.shape == x.shape and float(y.abs().max()) <= 1.0
+    strided = [m for m in g.encoders["ge_bone"].modules() if isinstance(m, nn.Conv2d) and m.stride == (2, 2)]
+    assert len(strided) == n_down
+    path = torch.jit.script(g.path("ge_bone", "siemens_b30f"))
+    assert torch.allclose(path(x), y, atol=1e-6)
+
+
+def test_negative_n_downsampling_is_refused():
+    from ctharmonize.networks import MultipathGenerator
+
+    with pytest.raises(ValueError, match="n_downsampling"):
+        MultipathGenerator(ngf=4, n_blocks=1, n_downsampling=-1)

@@ -27,11 +27,12 @@ class MultipathDiscriminators(nn.ModuleDict):
 
     def __init__(
         self, domains: Sequence[str] = DEFAULT_DOMAINS, ndf: int = 64, n_layers: int = 3, in_channels: int = 1,
-        norm: str = "instance",
+        norm: str = "instance", init: str = "normal",
     ):
         names = check_domain_names(domains)
         super().__init__()
-        self._config = {"in_channels": int(in_channels), "ndf": int(ndf), "n_layers": int(n_layers), "norm": norm}
+        self._config = {"in_channels": int(in_channels), "ndf": int(ndf), "n_layers": int(n_layers), "norm": norm,
+                        "init": init}
         for name in names:
             self[name] = PatchDiscriminator(**self._config)
 

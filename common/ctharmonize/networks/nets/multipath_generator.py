@@ -22,16 +22,20 @@ class MultipathGenerator(nn.Module):
     """ResNet generator split into ``encoders[domain]`` → shared ``latent`` → ``decoders[domain]``.
 
     ``forward(x, source, target)``: image (B, in_channels, H, W) in [-1, 1] → (B, in_channels, H, W)
-    in [-1, 1]; H, W multiples of 4. Every source→target pair (including source == target) is a path;
+    in [-1, 1]; H, W multiples of 2^n_downsampling (4 for the paper). Every source→target pair (including source == target) is a path;
     :meth:`path` returns it as a scriptable module for export.
 
     Args:
         domains: kernel-domain names, e.g. the paper's four NLST kernels (default).
-        ngf: width of the first conv (paper: 64); the latent has 4·ngf channels.
+        ngf: width of the first conv (paper: 64); the latent has ngf·2^n_downsampling channels.
         n_blocks: residual blocks in the shared latent (paper: 9, all shared).
         in_channels: image channels (1 for CT).
         norm: ``"instance"`` (paper), ``"batch"`` or ``"none"``.
         dropout: residual-block dropout (paper: none).
+        residual: not in the paper. Output = clamp(x + decoder(...), -1, 1) with the last decoder conv
+            zero-initialised, so every path starts as the identity (short CPU trainings keep anatomy).
+        n_downsampling: stride-2 convs per encoder (paper: 2, latent at H/4). 1 puts the shared
+            latent at H/2, where a pixel-level kernel change is learnt ~10x faster (CPU demo).
 
     All arguments are plain JSON types so a bundle config can build it. The generator itself is not
     TorchScript-able (domains are runtime strings); export ``path(source, target)`` instead.
@@ -46,20 +50,24 @@ class MultipathGenerator(nn.Module):
         norm: str = "instance",
         dropout: float = 0.0,
         residual: bool = False,
+        n_downsampling: int = 2,
     ):
         super().__init__()
         names = check_domain_names(domains)
         self.ngf, self.in_channels, self.norm = int(ngf), int(in_channels), norm
         self.residual = bool(residual)
+        self.n_downsampling = int(n_downsampling)
+        if self.n_downsampling < 0:
+            raise ValueError(f"n_downsampling must be >= 0, got {n_downsampling}")
         self.encoders = nn.ModuleDict()
         self.decoders = nn.ModuleDict()
-        self.latent = SharedLatent(4 * self.ngf, n_blocks, norm=norm, dropout=dropout)
+        self.latent = SharedLatent(self.ngf * 2**self.n_downsampling, n_blocks, norm=norm, dropout=dropout)
         for name in names:
             self._build(name)
 
     def _build(self, name: str) -> None:
-        self.encoders[name] = ResnetEncoder(self.in_channels, self.ngf, n_downsampling=2, norm=self.norm)
-        self.decoders[name] = ResnetDecoder(self.in_channels, self.ngf, n_upsampling=2, norm=self.norm)
+        self.encoders[name] = ResnetEncoder(self.in_channels, self.ngf, n_downsampling=self.n_downsampling, norm=self.norm)
+        self.decoders[name] = ResnetDecoder(self.in_channels, self.ngf, n_upsampling=self.n_downsampling, norm=self.norm)
         if self.residual:  # start every path as the identity: the decoder learns a correction
             last = [m for m in self.decoders[name].modules() if isinstance(m, nn.Conv2d)][-1]
             nn.init.zeros_(last.weight)
@@ -72,11 +80,11 @@ class MultipathGenerator(nn.Module):
         return tuple(self.encoders.keys())
 
     def encode(self, x: torch.Tensor, domain: str) -> torch.Tensor:
-        """Image (B, C, H, W) in [-1, 1] → latent features (B, 4·ngf, H/4, W/4), after the shared blocks."""
+        """Image (B, C, H, W) in [-1, 1] → latent (B, ngf·2^n, H/2^n, W/2^n), n = n_downsampling, after the shared blocks."""
         return self.latent(self.encoders[check_domain(domain, self.domains, "source domain")](x))
 
     def decode(self, z: torch.Tensor, domain: str) -> torch.Tensor:
-        """Latent features (B, 4·ngf, h, w) → image (B, C, 4h, 4w) in [-1, 1] in ``domain``'s style."""
+        """Latent (B, ngf·2^n, h, w) → image (B, C, 2^n·h, 2^n·w) in [-1, 1] in ``domain``'s style."""
         return self.decoders[check_domain(domain, self.domains, "target domain")](z)
 
     def forward(self, x: torch.Tensor, source: str, target: str) -> torch.Tensor:
