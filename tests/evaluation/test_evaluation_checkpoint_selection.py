@@ -185,3 +185,48 @@ def test_cli_select_checkpoint(cohort, tmp_path, monkeypatch, capsys):
     assert main(args) == 2  # refuses to overwrite
     assert "already exists" in capsys.readouterr().err
     assert main([*args[:-4], "--harmonizer", "no_such_module:f", "--out", str(tmp_path / "x")]) == 2
+
+
+def test_anatomy_paths_score_muscle_and_sat_dice(tmp_path):
+    """``anat_<src>_<tgt>`` = 1 - mean(muscle, SAT Dice) of body-composition labels, original vs harmonized."""
+    import sys
+    from pathlib import Path
+
+    from ctharmonize.metrics.dice import dice as dice_fn
+    from ctharmonize.segmentation import body_composition
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bundles"))
+    from multipath_sim_data import write_test_split
+
+    datalist = write_test_split(tmp_path, subjects_per_vendor=1, size=96, slices=2)
+    validation = ValidationSet(datalist, split="test", paths=[("siemens_b50f", "siemens_b30f")],
+                               anatomy_paths=[("ge_bone", "siemens_b30f")])
+    assert validation.metric_names == ["mse_b50f_b30f", "anat_bone_b30f"]
+    kept = validation.metrics(lambda hu, s, t: hu)
+    assert kept["anat_bone_b30f"] == 0.0
+
+    def fat_to_muscle(hu, s, t):  # a "hallucination": every fat voxel moved 120 HU up, into the muscle range
+        out = hu.copy()
+        out[(hu > -190) & (hu < -30)] += 120.0
+        return out
+
+    changed = validation.metrics(fat_to_muscle)
+    # independent: label both images and compute the Dice by hand
+    bone = read_volume(tmp_path / "sub110_ge_bone.nii.gz")
+    lung = read_volume(tmp_path / "sub110_lung.nii.gz").array.astype(np.uint8)
+    a = body_composition(bone, lung=lung)
+    moved = Volume(fat_to_muscle(bone.array, "", ""), bone.spacing, bone.origin, bone.direction, fov_mask=bone.fov_mask)
+    b = body_composition(moved, lung=lung)
+
+    def hand_dice(code):
+        x, y = a == code, b == code
+        return 2 * (x & y).sum() / (x.sum() + y.sum())
+
+    expected = 1 - (hand_dice(5) + hand_dice(6)) / 2
+    assert changed["anat_bone_b30f"] == pytest.approx(expected, abs=1e-6)
+    assert expected > 0.2  # the hallucination is seen
+    assert dice_fn(a, b, labels=[5])[5] == pytest.approx(hand_dice(5))
+    no_anatomy = ValidationSet(datalist, split="test", paths=[("siemens_b50f", "siemens_b30f")])
+    with pytest.raises(ConfigError, match="anat_bone_b30f"):
+        EmphysemaCheckpointSelector(no_anatomy, lambda hu, s, t: hu, tmp_path / "sel",
+                                    metric_weights={"mse_b50f_b30f": 1.0, "anat_bone_b30f": 1.0})

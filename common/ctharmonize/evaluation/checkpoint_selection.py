@@ -9,6 +9,10 @@ and LAA-950 (%) is measured with lung masks computed ONCE on the original images
 * other paths score ``kl_<src>_<tgt>`` = KL divergence between the LAA distributions of the
   harmonized source scans and the original target scans, on shared bins with an epsilon.
 
+* ``anatomy_paths`` (optional) score ``anat_<src>_<tgt>`` = 1 - mean over the source scans of the
+  mean skeletal-muscle and SAT Dice between the body-composition labels of the original and of the
+  harmonized image (0: anatomy kept; paper 000's hallucination measure, section 3.3).
+
 ``<src>``/``<tgt>`` are the domain names without the vendor prefix (``siemens_b50f`` -> ``b50f``,
 ``ge_bone`` -> ``bone``), so paper 000's weights are ``{"mse_b50f_b30f": .5, "kl_bone_b30f": .25,
 "kl_standard_b30f": .25}``. Epochs are ranked with :func:`~ctharmonize.metrics.rank_checkpoints`.
@@ -81,6 +85,9 @@ class ValidationSet:
             always measured with its original's mask (computed once).
         threshold: LAA threshold (HU).
         kl_bins: bins for the KL divergence (shared by both distributions).
+        anatomy_paths: ``[(source, target), ...]`` also scored for anatomy preservation
+            (``anat_<src>_<tgt>``); None: none.
+        body_backend: body-composition backend for the anatomy score.
 
     All validation volumes stay in memory (read once).
     """
@@ -95,6 +102,8 @@ class ValidationSet:
         mask_source: str = "auto",
         threshold: float = -950.0,
         kl_bins: int | str = 10,
+        anatomy_paths: Sequence[Sequence[str]] | None = None,
+        body_backend: str = "threshold",
     ) -> None:
         from ctharmonize.data import datalist_entries
 
@@ -113,7 +122,10 @@ class ValidationSet:
         if paths is None:
             paths = [(k, reference_kernel) for k in sorted(kernels - {reference_kernel})]
         self.paths = [(str(s), str(t)) for s, t in paths]
-        for s, t in self.paths:
+        self.anatomy_paths = [(str(s), str(t)) for s, t in (anatomy_paths or [])]
+        self.body_backend = body_backend
+        self._body_cache: dict[int, np.ndarray] = {}
+        for s, t in [*self.paths, *self.anatomy_paths]:
             for k in (s, t):
                 if k not in kernels:
                     raise ConfigError(source, f"path {s} -> {t}: no validation scan has kernel {k!r}")
@@ -127,7 +139,24 @@ class ValidationSet:
 
     @property
     def metric_names(self) -> list[str]:
-        return [metric_name(self.kinds[p], *p) for p in self.paths]
+        return [metric_name(self.kinds[p], *p) for p in self.paths] + [metric_name("anat", *p) for p in self.anatomy_paths]
+
+    def _body(self, hu: np.ndarray, scan) -> np.ndarray:
+        import dataclasses
+
+        from ctharmonize.segmentation import body_composition
+
+        image = dataclasses.replace(self._cache.volume(scan), array=hu)
+        return body_composition(image, backend=self.body_backend, lung=self._cache.lung(scan)[0])
+
+    def _anatomy_loss(self, hu: np.ndarray, scan) -> float:
+        """1 - mean(Dice muscle, Dice SAT) between labels of the original and of ``hu``."""
+        from ctharmonize.metrics.dice import dice
+
+        if scan.index not in self._body_cache:
+            self._body_cache[scan.index] = self._body(self._cache.volume(scan).array, scan)
+        scores = dice(self._body_cache[scan.index], self._body(hu, scan), labels=[5, 6])
+        return 1.0 - float(np.nanmean([scores[5], scores[6]]))
 
     def _laa(self, hu: np.ndarray, lung: np.ndarray, spacing) -> float:
         from ctharmonize.metrics.emphysema import emphysema_measures
@@ -144,15 +173,23 @@ class ValidationSet:
     def metrics(self, harmonizer: Harmonizer) -> dict[str, float]:
         """Harmonize every source scan along every path and score the paths (see module docstring)."""
         out: dict[str, float] = {}
-        for (s, t), name in zip(self.paths, self.metric_names, strict=True):
+        for s, t in dict.fromkeys([*self.paths, *self.anatomy_paths]):
             targets = {x.subject: x for x in self.cohort.scans if x.kernel == t}
             harmonized_laa: dict[str, float] = {}
+            anatomy: list[float] = []
             for scan in (x for x in self.cohort.scans if x.kernel == s):
                 vol = self._cache.volume(scan)
                 hu = np.asarray(harmonizer(vol.array, s, t), dtype=np.float32)
                 if hu.shape != vol.array.shape:
                     raise ConfigError(None, f"harmonizer returned shape {hu.shape} for a {vol.array.shape} volume")
                 harmonized_laa[scan.subject] = self._laa(hu, self._cache.lung(scan)[0], vol.spacing)
+                if (s, t) in self.anatomy_paths:
+                    anatomy.append(self._anatomy_loss(hu, scan))
+            if (s, t) in self.anatomy_paths:
+                out[metric_name("anat", s, t)] = float(np.mean(anatomy)) if anatomy else float("nan")
+            if (s, t) not in self.paths:
+                continue
+            name = metric_name(self.kinds[(s, t)], s, t)
             if self.kinds[(s, t)] == "mse":
                 common = [subj for subj in harmonized_laa if subj in targets]
                 diffs = [harmonized_laa[subj] - self.original_laa(targets[subj]) for subj in common]
@@ -194,8 +231,8 @@ class EmphysemaCheckpointSelector:
 
     Args:
         validation: a :class:`ValidationSet`, a datalist path or entries (then ``split``,
-            ``reference_kernel``, ``paths``, ``backend``, ``mask_source``, ``threshold``, ``kl_bins``
-            build one).
+            ``reference_kernel``, ``paths``, ``backend``, ``mask_source``, ``threshold``, ``kl_bins``,
+            ``anatomy_paths`` build one).
         harmonizer: ``harmonizer(volume_hu, source, target) -> volume_hu`` using the CURRENT weights.
         save_dir: where ``model.pt``, ``checkpoint_ranking.csv/.json`` and candidates go.
         network: module (or dict of modules) whose ``state_dict`` is saved; default at run time:
@@ -225,9 +262,11 @@ class EmphysemaCheckpointSelector:
         mask_source: str = "auto",
         threshold: float = -950.0,
         kl_bins: int | str = 10,
+        anatomy_paths: Sequence[Sequence[str]] | None = None,
     ) -> None:
         if not isinstance(validation, ValidationSet):
-            validation = ValidationSet(validation, reference_kernel, paths, split, backend, mask_source, threshold, kl_bins)
+            validation = ValidationSet(validation, reference_kernel, paths, split, backend, mask_source, threshold, kl_bins,
+                                       anatomy_paths)
         self.validation = validation
         self.harmonizer = harmonizer
         self.save_dir = Path(save_dir)

@@ -18,7 +18,7 @@ def harmonize(
     source: str | None = None,
     target: str = "siemens_b30f",
     device: str | None = None,
-    batch_size: int = 8,
+    batch_size: int | None = None,
     overwrite: bool = False,
     weights: str | None = None,
     amp: bool = True,
@@ -33,7 +33,8 @@ def harmonize(
         source: source kernel domain (e.g. ge_bone); default: from the header's Manufacturer and ConvolutionKernel.
         target: target kernel domain (default siemens_b30f, the paper's reference soft kernel).
         device: cpu, cuda or cuda:N (default: CUDA when available).
-        batch_size: axial slices per forward pass.
+        batch_size: axial slices per forward pass (default 8 on CUDA, 2 on CPU, where larger
+            batches are slower).
         overwrite: replace an existing output.
         weights: checkpoint to use instead of the bundle's models/model.pt.
         amp: bf16 autocast on CUDA (ignored on CPU).
@@ -52,6 +53,11 @@ def harmonize(
     from ctharmonize.inference.source_domain import check_model_domain, resolve_source_domain
     from ctharmonize.io import check_writable, read_volume, write_volume
 
+    if batch_size is None:
+        import torch
+
+        on_cuda = str(device).startswith("cuda") if device else torch.cuda.is_available()
+        batch_size = 8 if on_cuda else 2
     if int(batch_size) < 1:
         raise ConfigError(None, f"--batch_size must be >= 1, got {batch_size}")
     registry = default_registry()
