@@ -39,7 +39,7 @@ import numpy as np
 import torch
 
 from ctharmonize.errors import ConfigError, InputError
-from ctharmonize.evaluation.cohort import MASK_SOURCES, ScanCache
+from ctharmonize.evaluation.cohort import BODY_LABELS, MASK_SOURCES, ScanCache
 from ctharmonize.evaluation.pairing import DEFAULT_REFERENCE_KERNEL, Cohort, build_cohort
 from ctharmonize.io.atomic import atomic_path, check_writable
 from ctharmonize.metrics.checkpoint_ranking import DEFAULT_METRIC_WEIGHTS, rank_checkpoints
@@ -142,6 +142,7 @@ class ValidationSet:
         return [metric_name(self.kinds[p], *p) for p in self.paths] + [metric_name("anat", *p) for p in self.anatomy_paths]
 
     def _body(self, hu: np.ndarray, scan) -> np.ndarray:
+        """Body-composition labels of ``hu`` ((Z, Y, X) HU on ``scan``'s grid) with the original's lung mask."""
         import dataclasses
 
         from ctharmonize.segmentation import body_composition
@@ -150,13 +151,14 @@ class ValidationSet:
         return body_composition(image, backend=self.body_backend, lung=self._cache.lung(scan)[0])
 
     def _anatomy_loss(self, hu: np.ndarray, scan) -> float:
-        """1 - mean(Dice muscle, Dice SAT) between labels of the original and of ``hu``."""
+        """1 - mean(Dice muscle, Dice SAT) between labels of the original and of ``hu`` (harmonized, HU)."""
         from ctharmonize.metrics.dice import dice
 
         if scan.index not in self._body_cache:
             self._body_cache[scan.index] = self._body(self._cache.volume(scan).array, scan)
-        scores = dice(self._body_cache[scan.index], self._body(hu, scan), labels=[5, 6])
-        return 1.0 - float(np.nanmean([scores[5], scores[6]]))
+        codes = [BODY_LABELS["muscle"], BODY_LABELS["sat"]]
+        scores = dice(self._body_cache[scan.index], self._body(hu, scan), labels=codes)
+        return 1.0 - float(np.nanmean([scores[c] for c in codes]))
 
     def _laa(self, hu: np.ndarray, lung: np.ndarray, spacing) -> float:
         from ctharmonize.metrics.emphysema import emphysema_measures
@@ -186,7 +188,7 @@ class ValidationSet:
                 if (s, t) in self.anatomy_paths:
                     anatomy.append(self._anatomy_loss(hu, scan))
             if (s, t) in self.anatomy_paths:
-                out[metric_name("anat", s, t)] = float(np.mean(anatomy)) if anatomy else float("nan")
+                out[metric_name("anat", s, t)] = float(np.mean(anatomy))  # every path kernel has scans (checked)
             if (s, t) not in self.paths:
                 continue
             name = metric_name(self.kinds[(s, t)], s, t)

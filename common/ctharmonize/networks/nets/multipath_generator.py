@@ -35,7 +35,7 @@ class MultipathGenerator(nn.Module):
         residual: not in the paper. Output = clamp(x + decoder(...), -1, 1) with the last decoder conv
             zero-initialised, so every path starts as the identity (short CPU trainings keep anatomy).
         n_downsampling: stride-2 convs per encoder (paper: 2, latent at H/4). 1 puts the shared
-            latent at H/2, where a pixel-level kernel change is learnt ~10x faster (CPU demo).
+            latent at H/2, where a pixel-level kernel change is learnt much faster (CPU demo; model card).
 
     All arguments are plain JSON types so a bundle config can build it. The generator itself is not
     TorchScript-able (domains are runtime strings); export ``path(source, target)`` instead.

@@ -32,7 +32,7 @@ class PatchDiscriminator(nn.Sequential):
 
     ``init``: ``"normal"`` (pix2pix N(0, 0.02), the paper's) or ``"pytorch"`` (nn.Conv2d's default
     kaiming-uniform). On CT kernel pairs the N(0, 0.02) discriminator sits at chance for ~450 Adam
-    steps before it sees the noise texture; the default init separates B30f from B50f in ~150.
+    steps before it sees the noise texture; the default init separates B30f from B50f within ~200.
     """
 
     def __init__(self, in_channels: int = 1, ndf: int = 64, n_layers: int = 3, norm: str = "instance",
