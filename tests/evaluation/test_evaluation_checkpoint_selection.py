@@ -7,6 +7,7 @@ harmonized LAA equals the reference exactly (MSE = 0 and KL = 0), so that epoch 
 """
 
 import hashlib
+import json
 
 import numpy as np
 import pytest
@@ -140,6 +141,18 @@ def test_select_checkpoint_from_files(cohort, tmp_path):
     assert (tmp_path / "out" / "model.pt").read_bytes() == (ckpts / "net_epoch_3.pt").read_bytes()
     with pytest.raises(ConfigError, match="metric_weights"):
         select_checkpoint(ckpts, entries, factory, tmp_path / "out2", metric_weights={"mse_bone_standard": 1.0})
+    # limits are plumbed through: epochs over the limit are flagged and rank after those within it
+    mse = {r["epoch"]: r["metrics"]["mse_b50f_b30f"] for r in ranking}
+    limit = float(np.median(list(mse.values())))
+    limited = select_checkpoint(ckpts, entries, factory, tmp_path / "out3", progress=False,
+                                metric_limits={"mse_b50f_b30f": limit})
+    assert {r["epoch"]: r["feasible"] for r in limited} == {e: v <= limit for e, v in mse.items()}
+    flags = [r["feasible"] for r in limited]
+    assert flags == sorted(flags, reverse=True) and 0 < sum(flags) < len(flags)
+    assert limited[0]["epoch"] == 3
+    assert json.loads((tmp_path / "out3" / "checkpoint_ranking.json").read_text())["limits"] == {"mse_b50f_b30f": limit}
+    with pytest.raises(ConfigError, match="metric_limits"):
+        select_checkpoint(ckpts, entries, factory, tmp_path / "out4", metric_limits={"anat_bone_b30f": 0.1})
 
 
 TOY_MODULE = '''
@@ -185,6 +198,11 @@ def test_cli_select_checkpoint(cohort, tmp_path, monkeypatch, capsys):
     assert main(args) == 2  # refuses to overwrite
     assert "already exists" in capsys.readouterr().err
     assert main([*args[:-4], "--harmonizer", "no_such_module:f", "--out", str(tmp_path / "x")]) == 2
+    limited = [*args[:-1], str(tmp_path / "sel_limited"), "--limits", '{"mse_b50f_b30f": -1}']
+    assert main(limited) == 0
+    assert "no checkpoint is within the limits" in capsys.readouterr().out
+    assert main([*args[:-1], str(tmp_path / "y"), "--anatomy_paths", "[1, 2]"]) == 2
+    assert "anatomy_paths" in capsys.readouterr().err
 
 
 def test_anatomy_paths_score_muscle_and_sat_dice(tmp_path):

@@ -150,6 +150,26 @@ def test_rank_checkpoints_eq1_by_hand():
     assert rank_checkpoints(table, {"kl_bone_b30f": 1.0})[0]["epoch"] == 1
 
 
+def test_rank_checkpoints_limits_are_requirements():
+    table = {
+        1: {"mse_b50f_b30f": 4.0, "kl_bone_b30f": 0.1, "kl_standard_b30f": 0.9, "anat": 0.02},
+        2: {"mse_b50f_b30f": 1.0, "kl_bone_b30f": 0.5, "kl_standard_b30f": 0.5, "anat": 0.30},
+        3: {"mse_b50f_b30f": 2.0, "kl_bone_b30f": 0.5, "kl_standard_b30f": 0.2, "anat": 0.08},
+        4: {"mse_b50f_b30f": 3.0, "kl_bone_b30f": 0.3, "kl_standard_b30f": 0.1, "anat": 0.12},
+    }
+    # weighted ranks as in the eq. 1 test (2: 2.125, 4: 2.25, 3: 2.375, 1: 3.25); anat <= 0.1 keeps 1 and 3
+    ranking = rank_checkpoints(table, limits={"anat": 0.1})
+    assert [r["epoch"] for r in ranking] == [3, 1, 2, 4]
+    assert [r["feasible"] for r in ranking] == [True, True, False, False]
+    assert [r["rank"] for r in ranking] == [1, 2, 3, 4]
+    assert [r["weighted_rank"] for r in ranking] == pytest.approx([2.375, 3.25, 2.125, 2.25])  # unchanged values
+    # a limit no epoch meets leaves the eq. 1 order; a missing limited metric is infeasible
+    assert [r["epoch"] for r in rank_checkpoints(table, limits={"anat": 0.0})] == [2, 4, 3, 1]
+    assert [r["epoch"] for r in rank_checkpoints(table, limits={"other": 1.0})] == [2, 4, 3, 1]
+    assert not any(r["feasible"] for r in rank_checkpoints(table, limits={"other": 1.0}))
+    assert all(r["feasible"] for r in rank_checkpoints(table))
+
+
 def test_rank_checkpoints_nan_ranks_last_and_missing_metric_errors():
     table = {1: {"m": np.nan}, 2: {"m": 5.0}, 3: {"m": 1.0}}
     ranking = rank_checkpoints(table, {"m": 1.0})

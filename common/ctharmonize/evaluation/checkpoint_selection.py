@@ -15,7 +15,9 @@ and LAA-950 (%) is measured with lung masks computed ONCE on the original images
 
 ``<src>``/``<tgt>`` are the domain names without the vendor prefix (``siemens_b50f`` -> ``b50f``,
 ``ge_bone`` -> ``bone``), so paper 000's weights are ``{"mse_b50f_b30f": .5, "kl_bone_b30f": .25,
-"kl_standard_b30f": .25}``. Epochs are ranked with :func:`~ctharmonize.metrics.rank_checkpoints`.
+"kl_standard_b30f": .25}``. Epochs are ranked with :func:`~ctharmonize.metrics.rank_checkpoints`;
+``metric_limits`` (e.g. ``{"anat_bone_b30f": 0.1}``: mean muscle/SAT Dice >= 0.9) are requirements: an
+epoch over a limit ranks after every epoch within the limits.
 
 The harmonizer is any callable ``harmonizer(volume_hu, source, target) -> volume_hu``: (Z, Y, X)
 float32 **HU** in and out.
@@ -213,17 +215,19 @@ def _state_dict(network: Any) -> dict[str, Any]:
 def write_ranking(
     ranking: list[dict[str, Any]], save_dir: str | os.PathLike, weights: Mapping[str, float],
     model_epoch: Any = None, overwrite: bool = True, extra: Mapping[str, Any] | None = None,
+    limits: Mapping[str, float] | None = None,
 ) -> None:
     """Write ``checkpoint_ranking.csv`` and ``checkpoint_ranking.json`` into ``save_dir`` atomically."""
     save_dir = Path(save_dir)
     metrics = sorted({m for r in ranking for m in r["metrics"]})
     with atomic_path(save_dir / "checkpoint_ranking.csv", overwrite=overwrite) as tmp, open(tmp, "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["rank", "epoch", "weighted_rank", *metrics, *(f"rank_{m}" for m in weights)])
+        w.writerow(["rank", "epoch", "weighted_rank", "feasible", *metrics, *(f"rank_{m}" for m in weights)])
         for r in ranking:
-            w.writerow([r["rank"], r["epoch"], r["weighted_rank"], *(r["metrics"].get(m, "") for m in metrics),
-                        *(r["ranks"][m] for m in weights)])
-    doc = {"weights": dict(weights), "model_epoch": model_epoch, "ranking": ranking, **(extra or {})}
+            w.writerow([r["rank"], r["epoch"], r["weighted_rank"], r.get("feasible", True),
+                        *(r["metrics"].get(m, "") for m in metrics), *(r["ranks"][m] for m in weights)])
+    doc = {"weights": dict(weights), "limits": dict(limits or {}), "model_epoch": model_epoch, "ranking": ranking,
+           **(extra or {})}
     with atomic_path(save_dir / "checkpoint_ranking.json", overwrite=overwrite) as tmp:
         tmp.write_text(json.dumps(doc, indent=2, default=str) + "\n")
 
@@ -240,6 +244,8 @@ class EmphysemaCheckpointSelector:
         network: module (or dict of modules) whose ``state_dict`` is saved; default at run time:
             ``engine.networks`` (the GAN trainer's dict) or ``engine.network``.
         metric_weights: eq. 1 weights; default paper 000's (must name computed metrics).
+        metric_limits: ``{metric: largest acceptable value}``; epochs over a limit rank last
+            (see :func:`~ctharmonize.metrics.rank_checkpoints`); None: no limits.
         every: validate every ``every`` epochs.
         keep_top: weights of the ``keep_top`` best-ranked epochs are kept in ``save_dir/candidates``
             so that ``model.pt`` can follow the ranking when a later epoch reorders earlier ones
@@ -265,6 +271,7 @@ class EmphysemaCheckpointSelector:
         threshold: float = -950.0,
         kl_bins: int | str = 10,
         anatomy_paths: Sequence[Sequence[str]] | None = None,
+        metric_limits: Mapping[str, float] | None = None,
     ) -> None:
         if not isinstance(validation, ValidationSet):
             validation = ValidationSet(validation, reference_kernel, paths, split, backend, mask_source, threshold, kl_bins,
@@ -274,9 +281,8 @@ class EmphysemaCheckpointSelector:
         self.save_dir = Path(save_dir)
         self.network = network
         self.weights = dict(DEFAULT_METRIC_WEIGHTS if metric_weights is None else metric_weights)
-        missing = sorted(set(self.weights) - set(validation.metric_names))
-        if missing:
-            raise ConfigError(None, f"metric_weights name {missing} but the validation set gives {validation.metric_names}")
+        self.limits = dict(metric_limits or {})
+        _check_metric_names(self.weights, self.limits, validation)
         if keep_top is not None and keep_top < 1:
             raise ConfigError(None, f"keep_top must be >= 1 or None, got {keep_top}")
         self.every = int(every)
@@ -327,7 +333,7 @@ class EmphysemaCheckpointSelector:
             for m, mode in zip(modules, modes, strict=True):
                 m.train(mode)
         self.table[epoch] = metrics
-        self.ranking = rank_checkpoints(self.table, self.weights)
+        self.ranking = rank_checkpoints(self.table, self.weights, self.limits)
         order = [r["epoch"] for r in self.ranking]
         keep = set(order if self.keep_top is None else order[: self.keep_top])
         self.save_dir.mkdir(parents=True, exist_ok=True)
@@ -346,9 +352,16 @@ class EmphysemaCheckpointSelector:
             else:
                 logger.warning("epoch %s now ranks best but its weights were not kept; model.pt stays epoch %s",
                                best, self.model_epoch)
-        write_ranking(self.ranking, self.save_dir, self.weights, self.model_epoch)
+        write_ranking(self.ranking, self.save_dir, self.weights, self.model_epoch, limits=self.limits)
         logger.info("epoch %d: %s; best epoch %s (model.pt: epoch %s)", epoch, metrics, best, self.model_epoch)
         return self.ranking
+
+
+def _check_metric_names(weights: Mapping[str, float], limits: Mapping[str, float], validation: ValidationSet) -> None:
+    for what, names in (("metric_weights", weights), ("metric_limits", limits)):
+        missing = sorted(set(names) - set(validation.metric_names))
+        if missing:
+            raise ConfigError(None, f"{what} name {missing} but the validation set gives {validation.metric_names}")
 
 
 def load_harmonizer_factory(spec: str | Callable) -> Callable[[Path], Harmonizer]:
@@ -377,6 +390,7 @@ def select_checkpoint(
     metric_weights: Mapping[str, float] | None = None,
     overwrite: bool = False,
     progress: bool = True,
+    metric_limits: Mapping[str, float] | None = None,
     **validation_kwargs: Any,
 ) -> list[dict[str, Any]]:
     """Rank saved checkpoints and copy the best to ``save_dir/model.pt``.
@@ -388,6 +402,7 @@ def select_checkpoint(
         harmonizer_factory: ``factory(checkpoint_path) -> harmonizer(volume_hu, source, target)``.
         save_dir: output folder for ``model.pt`` and the ranking table.
         metric_weights: eq. 1 weights (default paper 000's).
+        metric_limits: requirements, as for :class:`EmphysemaCheckpointSelector`.
 
     Returns:
         The ranking, best first (see :func:`~ctharmonize.metrics.rank_checkpoints`).
@@ -415,13 +430,12 @@ def select_checkpoint(
     if not isinstance(validation, ValidationSet):
         validation = ValidationSet(validation, **validation_kwargs)
     weights = dict(DEFAULT_METRIC_WEIGHTS if metric_weights is None else metric_weights)
-    missing = sorted(set(weights) - set(validation.metric_names))
-    if missing:
-        raise ConfigError(None, f"metric_weights name {missing} but the validation set gives {validation.metric_names}")
+    limits = dict(metric_limits or {})
+    _check_metric_names(weights, limits, validation)
     table = {}
     for epoch, f in tqdm(list(zip(epochs, files, strict=True)), desc="checkpoints", disable=not progress):
         table[epoch] = validation.metrics(harmonizer_factory(f))
-    ranking = rank_checkpoints(table, weights)
+    ranking = rank_checkpoints(table, weights, limits)
     best = ranking[0]["epoch"]
     best_file = files[epochs.index(best)]
     with atomic_path(save_dir / "model.pt", overwrite=overwrite) as tmp:
@@ -429,5 +443,6 @@ def select_checkpoint(
     files_by_epoch = {e: str(f) for e, f in zip(epochs, files, strict=True)}
     for r in ranking:
         r["checkpoint"] = files_by_epoch[r["epoch"]]
-    write_ranking(ranking, save_dir, weights, best, overwrite=overwrite, extra={"model_source": str(best_file)})
+    write_ranking(ranking, save_dir, weights, best, overwrite=overwrite, extra={"model_source": str(best_file)},
+                  limits=limits)
     return ranking

@@ -26,6 +26,21 @@ def _parse_mapping(value: Any, what: str) -> dict | None:
     return parsed
 
 
+def _parse_paths(value: Any, what: str) -> list[list[str]] | None:
+    """A JSON list (or list) of [source, target] kernel pairs."""
+    if value is None:
+        return None
+    parsed = value
+    if isinstance(value, str):
+        try:
+            parsed = json.loads(value)
+        except json.JSONDecodeError as err:
+            raise ConfigError(None, f"{what} must be a JSON list of [source, target] pairs, got {value!r}") from err
+    if not isinstance(parsed, list | tuple) or not all(isinstance(p, list | tuple) and len(p) == 2 for p in parsed):
+        raise ConfigError(None, f"{what} must be a list of [source, target] pairs, got {value!r}")
+    return [[str(a), str(b)] for a, b in parsed]
+
+
 def emphysema(
     input: str,  # noqa: A002 - the CLI flag name
     lung: str | None = None,
@@ -129,6 +144,9 @@ def select_checkpoint(
     mask_source: str = "auto",
     threshold: float = -950.0,
     kl_bins: int = 10,
+    paths: Any = None,
+    anatomy_paths: Any = None,
+    limits: Any = None,
     overwrite: bool = False,
 ) -> str:
     """Rank checkpoints by emphysema agreement (paper 000 eq. 1) and copy the best to out/model.pt.
@@ -145,6 +163,10 @@ def select_checkpoint(
         reference_kernel: target of every path.
         backend: lung segmentation backend; mask_source: auto | datalist | original | reference.
         threshold: LAA threshold (HU); kl_bins: KL histogram bins.
+        paths: JSON list of [source, target] kernel paths to score (default: every kernel -> reference).
+        anatomy_paths: JSON list of [source, target] paths also scored by muscle/SAT Dice (anat_<src>_<tgt>).
+        limits: JSON object metric -> largest acceptable value, e.g. {"anat_bone_b30f": 0.1}; epochs
+            over a limit rank last.
         overwrite: replace existing outputs.
     """
     from ctharmonize.evaluation.checkpoint_selection import load_harmonizer_factory
@@ -153,10 +175,13 @@ def select_checkpoint(
     ranking = _select(
         checkpoints, datalist, load_harmonizer_factory(harmonizer), out, metric_weights=_parse_mapping(weights, "weights"),
         overwrite=overwrite, split=split, reference_kernel=reference_kernel, backend=backend,
-        mask_source=mask_source, threshold=float(threshold), kl_bins=kl_bins,
+        mask_source=mask_source, threshold=float(threshold), kl_bins=kl_bins, paths=_parse_paths(paths, "paths"),
+        anatomy_paths=_parse_paths(anatomy_paths, "anatomy_paths"), metric_limits=_parse_mapping(limits, "limits"),
     )
     best = ranking[0]
-    return f"best epoch {best['epoch']} (weighted rank {best['weighted_rank']:g}); model: {Path(out) / 'model.pt'}"
+    within = "" if best.get("feasible", True) else "; no checkpoint is within the limits"
+    return (f"best epoch {best['epoch']} (weighted rank {best['weighted_rank']:g}{within}); "
+            f"model: {Path(out) / 'model.pt'}")
 
 
 def compare_models(

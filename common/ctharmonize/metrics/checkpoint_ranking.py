@@ -17,7 +17,9 @@ DEFAULT_METRIC_WEIGHTS: dict[str, float] = {"mse_b50f_b30f": 0.5, "kl_bone_b30f"
 
 
 def rank_checkpoints(
-    table: Mapping[Any, Mapping[str, float]], weights: Mapping[str, float] | None = None
+    table: Mapping[Any, Mapping[str, float]],
+    weights: Mapping[str, float] | None = None,
+    limits: Mapping[str, float] | None = None,
 ) -> list[dict[str, Any]]:
     """Order checkpoints (epochs) best first by eq. 1 of paper 000.
 
@@ -28,13 +30,18 @@ def rank_checkpoints(
     Args:
         table: ``{epoch: {metric: value}}``; metrics not in ``weights`` are carried along unranked.
         weights: ``{metric: weight}``; default :data:`DEFAULT_METRIC_WEIGHTS`.
+        limits: ``{metric: largest acceptable value}`` (a requirement, not a preference): an epoch
+            over any limit (or missing a limited metric) ranks after every epoch within all limits,
+            whatever its weighted rank. Ranks are still computed over all epochs.
 
     Returns:
-        One dict per epoch, best first (ties broken by the earlier epoch): ``{"epoch", "rank"``
-        (1-based overall rank; tied weighted ranks share the smaller rank)``, "weighted_rank",
+        One dict per epoch, best first (within limits first, then by weighted rank, ties broken by
+        the earlier epoch): ``{"epoch", "rank"`` (1-based overall position; tied weighted ranks with
+        the same feasibility share the smaller rank)``, "weighted_rank", "feasible",
         "ranks": {metric: rank}, "metrics": {metric: value}}``.
     """
     weights = dict(DEFAULT_METRIC_WEIGHTS if weights is None else weights)
+    limits = dict(limits or {})
     if not weights:
         raise ConfigError(None, "rank_checkpoints: no metric weights given")
     epochs = list(table.keys())
@@ -48,18 +55,22 @@ def rank_checkpoints(
         finite = np.where(np.isnan(values), np.inf, values)
         ranks[metric] = rankdata(finite, method="average")
     weighted = sum(float(w) * ranks[m] for m, w in weights.items())
-    overall = rankdata(weighted, method="min")
+    feasible = [all(float(table[e].get(m, np.nan)) <= float(v) for m, v in limits.items()) for e in epochs]
+    # (infeasible, weighted) as one sortable number: feasible epochs all come first
+    key = np.asarray(weighted, dtype=float) + np.where(feasible, 0.0, np.max(weighted) - np.min(weighted) + 1.0)
+    overall = rankdata(key, method="min")
     rows = [
         {
             "epoch": e,
             "rank": int(overall[i]),
             "weighted_rank": float(weighted[i]),
+            "feasible": bool(feasible[i]),
             "ranks": {m: float(ranks[m][i]) for m in weights},
             "metrics": {k: float(v) for k, v in table[e].items()},
         }
         for i, e in enumerate(epochs)
     ]
-    order = sorted(range(len(epochs)), key=lambda i: (weighted[i], _sort_key(epochs[i])))
+    order = sorted(range(len(epochs)), key=lambda i: (not feasible[i], weighted[i], _sort_key(epochs[i])))
     return [rows[i] for i in order]
 
 
