@@ -164,6 +164,28 @@ def test_bundle_train_writes_checkpoints_model_and_resumes(simulated, tmp_path):
     assert sorted(r["epoch"] for r in ranking["ranking"]) == [1, 2]
 
 
+def test_cpu_demo_config_selects_with_limits_and_keeps_every_epoch(simulated, tmp_path):
+    """train_cpu_demo.json over train.json: its selection scores the six named metrics, applies its
+    requirements (limits) and keeps every validated epoch's weights (re-ranking stays possible)."""
+    demo = json.loads((CONFIGS / "train_cpu_demo.json").read_text())
+    _bundle([str(CONFIGS / "train.json"), str(CONFIGS / "train_cpu_demo.json")], "--dataset_dir", str(simulated),
+            "--output_dir", str(tmp_path / "out"), "--model_dir", str(tmp_path / "models"), *TINY,
+            "--n_downsampling", "2", "--roi_size", "[16, 16]", "--max_epochs", "2", "--val_every", "1",
+            "--subset_fraction", "0.5", cwd=CONFIGS.parents[2])
+    doc = json.loads((tmp_path / "models" / "checkpoint_ranking.json").read_text())
+    assert doc["limits"] == demo["checkpoint_selector#metric_limits"]
+    assert set(doc["weights"]) == set(demo["checkpoint_selector#metric_weights"])
+    assert set(doc["limits"]) <= set(doc["ranking"][0]["metrics"])
+    for r in doc["ranking"]:
+        assert r["feasible"] == all(r["metrics"][m] <= v for m, v in doc["limits"].items())
+    flags = [r["feasible"] for r in doc["ranking"]]
+    assert flags == sorted(flags, reverse=True)
+    assert sorted(p.name for p in (tmp_path / "models" / "candidates").glob("*.pt")) == [
+        "epoch_0001.pt", "epoch_0002.pt"]
+    assert (tmp_path / "models" / "model.pt").read_bytes() == (
+        tmp_path / "models" / "candidates" / f"epoch_{doc['model_epoch']:04d}.pt").read_bytes()
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
