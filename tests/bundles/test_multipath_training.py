@@ -53,13 +53,13 @@ def _trainer(datalist: Path, guidance: str = "tissue", max_epochs: int = 1, **kw
                                     guidance=guidance, **kwargs)
 
 
-def _tissue_mse(real: np.ndarray, fake: np.ndarray, labels: np.ndarray) -> float:
+def _tissue_mse(real: np.ndarray, fake: np.ndarray, labels: np.ndarray, use=None) -> float:
     """Paper 000 tissue statistic by hand: per sample and label (> 5 pixels, not 0), squared mean difference."""
     diffs = []
     for b in range(real.shape[0]):
         for lab in np.unique(labels[b]):
             m = labels[b] == lab
-            if lab != 0 and m.sum() > 5:
+            if lab != 0 and m.sum() > 5 and (use is None or lab in use):
                 diffs.append((real[b][m].mean() - fake[b][m].mean()) ** 2)
     return float(np.mean(diffs))
 
@@ -95,6 +95,20 @@ def test_guidance_selects_loss_terms_and_weights(toy, guidance, extra):
     for name, module in trainer.networks.items():
         changed = any(not torch.equal(a, b) for a, b in zip(before[name], module.parameters(), strict=True))
         assert changed == (name in ("G", f"D_{s}", f"D_{t}")), name
+
+
+def test_tissue_loss_labels_restrict_the_statistic(toy):
+    """``tissue_loss_labels`` (e.g. without the air-filled lungs) changes the term to the hand-computed subset."""
+    trainer = _trainer(toy, "tissue", max_epochs=1, epoch_length=1, tissue_loss_labels=[5, 6])
+    trainer.run()
+    out, batch, fakes = trainer.state.output, trainer.state.batch, trainer.state.fakes
+    ((s, t),) = trainer.paths_for_iteration(1)
+    real, fake = batch[f"image_{s}"].numpy()[:, 0], fakes[f"fake_{t}_from_{s}"].numpy()[:, 0]
+    labels = batch[f"labels_{s}"].numpy()[:, 0]
+    assert {1, 5, 6} <= set(np.unique(labels).tolist())  # lungs are present but not used
+    subset = _tissue_mse(real, fake, labels, use={5, 6})
+    assert math.isclose(float(out[f"G/tissue_{s}_to_{t}"]), subset, rel_tol=1e-4)
+    assert not math.isclose(subset, _tissue_mse(real, fake, labels), rel_tol=1e-3)
 
 
 def test_paths_are_seeded_per_iteration_and_configurable(toy):

@@ -76,6 +76,8 @@ class MultipathCycleGANTrainer(GANTrainer):
             authors' per-epoch weights, :meth:`DownsampledIdentityLoss.reference_weight`).
         identity_factor, identity_mode: downsampling of the identity loss.
         tissue_min_pixels: a label counts in a sample only with more pixels than this (paper code: 5).
+        tissue_loss_labels: label codes the tissue statistic uses (None: every label but 0). Air-filled
+            labels (lungs, airway) have means biased upward in sharp kernels by the clip at -1024 HU.
         seed: seed of the path sampling.
         Other args: see :class:`~ctharmonize.engines.GANTrainer` (``loss_weights`` default
         ``{"adv": 1, "cycle": 10, "tissue": 0.01, "identity": 1}``).
@@ -103,6 +105,7 @@ class MultipathCycleGANTrainer(GANTrainer):
         identity_factor: int = 2,
         identity_mode: str = "area",
         tissue_min_pixels: int = 5,
+        tissue_loss_labels: Sequence[int] | None = None,
         seed: int = 0,
         loss_weights: Mapping[str, float] | None = None,
         **kwargs: Any,
@@ -161,7 +164,7 @@ class MultipathCycleGANTrainer(GANTrainer):
                                         f"{idle} is never used")
         for name, module in self.fixed_critics.items():
             self.fixed_critics[name] = module.to(self.state.device)
-        self.tissue_loss = TissueStatisticLoss(weight=1.0, min_pixels=tissue_min_pixels)
+        self.tissue_loss = TissueStatisticLoss(weight=1.0, min_pixels=tissue_min_pixels, labels=tissue_loss_labels)
         self.identity_loss = DownsampledIdentityLoss(weight=1.0, factor=identity_factor, mode=identity_mode)
         for name in trainable_d:
             self.image_pool(name)  # created now so that a resume restores them
