@@ -68,3 +68,26 @@ def test_real_ct_small_slice_is_plausible():
     # the vertebra is bone, the paraspinal muscles (below it in the image) are muscle
     assert (lab[0, 30:40, 50:70] == 8).mean() > 0.5
     assert (lab[0, 95:110, 50:90] == 5).mean() > 0.5
+
+
+def test_superficial_muscle_touching_the_wall_is_muscle_a_gland_in_the_fat_is_not():
+    """Noise-free rings as above (wider fat), plus in the subcutaneous fat a soft-tissue layer 2.5 mm
+    off the muscle wall (a pectoralis on its fat plane) and a soft-tissue blob 4.5 mm away from it (breast glandular tissue)."""
+    hu = np.full((3, 80, 80), -1000.0, np.float32)
+    yy, xx = np.mgrid[:80, :80]
+    r = np.hypot(yy - 39.5, xx - 39.5)
+    hu[:, r < 38] = -100.0
+    hu[:, r < 20] = 50.0
+    hu[:, r < 14] = 20.0
+    ring = (r >= 12.5) & (r < 14)
+    hu[:, ring] = 700.0
+    layer = (r >= 22.5) & (r < 27) & (yy < 28) & (np.abs(xx - 39.5) < 10)  # 2.5 mm of fat off the wall
+    gland = np.hypot(yy - 69.0, xx - 39.5) < 5.0  # posterior, 24.5-34.5 mm from the centre (~80 mm^2)
+    hu[:, layer | gland] = 45.0
+    kwargs = {"spacing": (1.0, 1.0, 2.0), "lung": np.zeros(hu.shape, np.uint8), "cage_wall_mm": 2.0}
+    lab = body_composition(hu, **kwargs)[1]
+    assert (lab[layer & (r < 26)] == 5).mean() > 0.9  # the superficial layer is muscle (corner pixels aside)
+    assert (lab[gland & (np.hypot(yy - 69.0, xx - 39.5) < 3.0)] == 9).all()  # separated by fat: not muscle
+    assert (lab[(r > 15.5) & (r < 18.5)] == 5).all()
+    off = body_composition(hu, superficial_gap_mm=0.0, **kwargs)[1]
+    assert (off[layer] == 9).mean() > 0.9 and not (off[layer] == 5).any()  # without the rule it is "other"

@@ -26,7 +26,11 @@ Per axial slice (all distances in mm, so the method is the same at 0.7 and 2.8 m
    neighbouring slices): the paraspinal muscles behind the spine are never cavity.
 6. Labels: skeletal muscle (5) = soft tissue inside the wall, outside the cavity; subcutaneous fat
    (6) = fat outside the wall or on its outermost voxel (between the skin and the outer muscle /
-   bone wall; soft-tissue specks < ``speck_mm2`` there count as fat); visceral / intermuscular
+   bone wall; soft-tissue specks < ``speck_mm2`` there count as fat). Soft tissue outside the wall
+   that is not a speck, lies deeper than ``skin_mm`` and comes within ``superficial_gap_mm`` of the
+   wall's outline is skeletal muscle too: superficial layers (pectoralis, latissimus, the thin back
+   muscles that noise in a sharp kernel breaks off the wall; 0 disables). Soft tissue separated
+   from the wall by fat (e.g. breast glandular tissue) stays "other". Visceral / intermuscular
    fat (7) = fat deeper inside; bone (8); other (9) = remaining body voxels (skin,
    cavity organs: heart, vessels, oesophagus, liver); 0 outside the body.
 
@@ -184,6 +188,7 @@ def body_composition_threshold(
     wall_opening_mm: float = 3.0,
     majority_passes: int = 2,
     speck_mm2: float = 50.0,
+    superficial_gap_mm: float = 3.0,
     tv_factor: float = 0.7,
     tissue_sigma: float = 0.0,
     wall_closing_mm: float = 10.0,
@@ -280,6 +285,13 @@ def body_composition_threshold(
         speck = (area < speck_mm2)[lab] & sub_soft
         fat = fat | speck
         soft = soft & ~speck
+        if superficial_gap_mm > 0:  # superficial muscle layers outside the wall (pectoralis, latissimus)
+            near = _edt_slices(~inner, sampling) <= superficial_gap_mm + 1e-3
+            touching = np.zeros(n + 1, dtype=bool)
+            touching[np.unique(lab[near & sub_soft & ~speck])] = True
+            touching[0] = False
+            superficial = touching[lab] & ~speck & (depth > skin_mm) & ~cavity
+            out[superficial] = 5
     deep = _edt_slices(inner, (1.0, 1.0)) > 1.0  # fat on the wall's outermost voxel (its blurred edge) is SAT
     out[fat & ~deep] = 6
     out[fat & deep] = 7
