@@ -254,3 +254,24 @@ def test_add_domain_trains_only_the_new_kernel(tmp_path):
     assert sorted(k for k in ckpt if k.startswith("optimizer/")) == ["optimizer/D_siemens_b70f", "optimizer/G"]
     ranking = json.loads((tmp_path / "models" / "checkpoint_ranking.json").read_text())
     assert set(ranking["weights"]) == {"mse_b70f_b30f"}
+
+
+def test_initialize_from_loads_generator_and_the_discriminators_a_checkpoint_holds(tmp_path):
+    from ctharmonize.engines.multipath_cyclegan_trainer import initialize_from
+
+    torch.manual_seed(1)
+    src_g, src_d = MultipathGenerator(DOMAINS, ngf=4, n_blocks=1), MultipathDiscriminators(DOMAINS, ndf=4, n_layers=2)
+    torch.save(src_g.state_dict(), tmp_path / "model.pt")  # a plain model.pt: generator only
+    torch.save({"network/G": src_g.state_dict(), "network/D_ge_bone": src_d["ge_bone"].state_dict()},
+               tmp_path / "checkpoint_7.pt")
+    g, d = MultipathGenerator(DOMAINS, ngf=4, n_blocks=1), MultipathDiscriminators(DOMAINS, ndf=4, n_layers=2)
+    fresh = {k: v.clone() for k, v in d.state_dict().items()}
+    assert initialize_from(g, d, tmp_path / "model.pt") == []
+    assert all(torch.equal(a, b) for a, b in zip(g.state_dict().values(), src_g.state_dict().values(), strict=True))
+    assert all(torch.equal(v, fresh[k]) for k, v in d.state_dict().items())
+    assert initialize_from(g, d, tmp_path / "checkpoint_7.pt") == ["ge_bone"]
+    assert all(torch.equal(a, b) for a, b in zip(d["ge_bone"].state_dict().values(),
+                                                  src_d["ge_bone"].state_dict().values(), strict=True))
+    assert all(torch.equal(v, fresh[k]) for k, v in d.state_dict().items() if not k.startswith("ge_bone."))
+    with pytest.raises(RuntimeError):  # a generator of another width does not load
+        initialize_from(MultipathGenerator(DOMAINS, ngf=8, n_blocks=1), d, tmp_path / "model.pt")

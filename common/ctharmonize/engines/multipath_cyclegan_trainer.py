@@ -40,7 +40,7 @@ from ctharmonize.errors import ConfigError, WeightsError
 from ctharmonize.io.weights_file import load_weights_file
 from ctharmonize.losses import DownsampledIdentityLoss, TissueStatisticLoss
 
-__all__ = ["GUIDANCE_MODES", "MultipathCycleGANTrainer", "load_generator_state", "prepare_new_domains"]
+__all__ = ["GUIDANCE_MODES", "MultipathCycleGANTrainer", "initialize_from", "load_generator_state", "prepare_new_domains"]
 
 GUIDANCE_MODES = ("tissue", "identity", "none")
 logger = logging.getLogger(__name__)
@@ -291,6 +291,19 @@ def load_generator_state(path: str | os.PathLike) -> dict[str, Any]:
     state = extract_generator_state(obj, path)
     discs = {k[len("network/D_"):]: dict(v) for k, v in obj.items() if str(k).startswith("network/D_")}
     return {"generator": state, "discriminators": discs}
+
+
+def initialize_from(generator: nn.Module, discriminators: nn.ModuleDict, path: str | os.PathLike) -> list[str]:
+    """Fine-tuning: load a ``model.pt`` or training checkpoint (see :func:`load_generator_state`) into
+    ``generator`` (all keys must match) and into the discriminators it holds (training checkpoints);
+    the others keep their initialisation. Returns the names of the loaded discriminators."""
+    states = load_generator_state(path)
+    generator.load_state_dict(states["generator"])
+    loaded = [d for d in states["discriminators"] if d in discriminators]
+    for d in loaded:
+        discriminators[d].load_state_dict(states["discriminators"][d])
+    logger.info("initialised from %s (generator%s)", path, "".join(f", D_{d}" for d in loaded))
+    return loaded
 
 
 def prepare_new_domains(
