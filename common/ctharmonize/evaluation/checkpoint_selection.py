@@ -186,7 +186,8 @@ class ValidationSet:
                 hu = np.asarray(harmonizer(vol.array, s, t), dtype=np.float32)
                 if hu.shape != vol.array.shape:
                     raise ConfigError(None, f"harmonizer returned shape {hu.shape} for a {vol.array.shape} volume")
-                harmonized_laa[scan.subject] = self._laa(hu, self._cache.lung(scan)[0], vol.spacing)
+                if (s, t) in self.paths:  # anatomy-only paths need no LAA
+                    harmonized_laa[scan.subject] = self._laa(hu, self._cache.lung(scan)[0], vol.spacing)
                 if (s, t) in self.anatomy_paths:
                     anatomy.append(self._anatomy_loss(hu, scan))
             if (s, t) in self.anatomy_paths:

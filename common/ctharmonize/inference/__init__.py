@@ -21,7 +21,7 @@ from ctharmonize.inference.harmonize_datalist import harmonize_datalist
 from ctharmonize.inference.hu_wrapper import HUWrapper
 from ctharmonize.inference.multipath_hu_path import MultipathHUPath
 from ctharmonize.inference.sample import ensure_sample_volume
-from ctharmonize.inference.slice_harmonizer import SliceHarmonizer
+from ctharmonize.inference.slice_harmonizer import SliceHarmonizer, default_batch_size
 from ctharmonize.inference.source_domain import check_model_domain, resolve_source_domain
 
 __all__ = [
@@ -31,6 +31,7 @@ __all__ = [
     "SliceHarmonizer",
     "bundle_model_name",
     "check_model_domain",
+    "default_batch_size",
     "default_bundle_root",
     "ensure_sample_volume",
     "extract_generator_state",

@@ -54,10 +54,9 @@ def harmonize(
     from ctharmonize.io import check_writable, read_volume, write_volume
 
     if batch_size is None:
-        import torch
+        from ctharmonize.inference import default_batch_size
 
-        on_cuda = str(device).startswith("cuda") if device else torch.cuda.is_available()
-        batch_size = 8 if on_cuda else 2
+        batch_size = default_batch_size(device or None)
     if int(batch_size) < 1:
         raise ConfigError(None, f"--batch_size must be >= 1, got {batch_size}")
     registry = default_registry()

@@ -16,7 +16,14 @@ import torch.nn.functional as F
 
 from ctharmonize.transforms import hu_to_unit, unit_to_hu
 
-__all__ = ["SliceHarmonizer"]
+__all__ = ["SliceHarmonizer", "default_batch_size"]
+
+
+def default_batch_size(device: str | torch.device | None = None) -> int:
+    """Slices per forward pass: 8 on CUDA, 2 on CPU (larger CPU batches were slower in
+    ``benchmarks/bench_multipath_inference.py``). ``device`` None: CUDA when available."""
+    on_cuda = torch.device(device).type == "cuda" if device is not None else torch.cuda.is_available()
+    return 8 if on_cuda else 2
 
 
 class SliceHarmonizer:

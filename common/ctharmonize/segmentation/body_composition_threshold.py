@@ -290,7 +290,7 @@ def body_composition_threshold(
             touching = np.zeros(n + 1, dtype=bool)
             touching[np.unique(lab[near & sub_soft & ~speck])] = True
             touching[0] = False
-            superficial = touching[lab] & ~speck & (depth > skin_mm) & ~cavity
+            superficial = touching[lab] & (depth > skin_mm) & ~cavity  # touching components hold no specks
             out[superficial] = 5
     deep = _edt_slices(inner, (1.0, 1.0)) > 1.0  # fat on the wall's outermost voxel (its blurred edge) is SAT
     out[fat & ~deep] = 6
