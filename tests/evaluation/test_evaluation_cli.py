@@ -68,6 +68,14 @@ def test_cli_evaluate_writes_report_and_values_match_recomputation(dataset, tmp_
     assert float(row["laa_pct"]) == pytest.approx(_laa(image.array, lung), abs=1e-6)
     assert float(row["after_laa_pct"]) == pytest.approx(_laa(harmonized.array, lung), abs=1e-6)
     assert float(row["ref_laa_pct"]) == pytest.approx(_laa(reference.array, lung), abs=1e-6)
+    assert float(row["ref_mean_hu"]) == pytest.approx(float(reference.array[lung > 0].astype(float).mean()), rel=1e-5)
+    assert float(row["ref_perc15_hu"]) == pytest.approx(np.percentile(reference.array[lung > 0], 15), abs=0.5)
+    # summary: MLD difference after harmonization, averaged over the paired B50f rows by hand
+    pairs = [r for r in rows if r["kernel"] == "siemens_b50f" and r["harmonized"]]
+    diff = [float(r["after_mean_hu"]) - float(r["ref_mean_hu"]) for r in pairs]
+    mld = json.loads((out / "summary.json").read_text())["paired"]["siemens_b50f->siemens_b30f"]["lung_measures"]["mean_hu"]
+    assert mld["after"]["mean_difference"] == pytest.approx(np.mean(diff), rel=1e-6)
+    assert mld["after"]["rmse"] == pytest.approx(np.sqrt(np.mean(np.square(diff))), rel=1e-6)
     assert float(row["laa_pct_right"]) == pytest.approx(_laa(image.array, lung * (lung == 1)), abs=1e-6)
     voxel_ml = np.prod(image.spacing) / 1000
     assert float(row["volume_ml"]) == pytest.approx(np.count_nonzero(lung) * voxel_ml, rel=1e-6)

@@ -15,6 +15,10 @@ PNG = b"\x89PNG\r\n\x1a\n"
 
 def _rows():
     rows = []
+    # mean lung density (HU): before - reference = 5, 10, -10; after - reference = 30, 30, 30
+    mld = [{"ref_mean_hu": ref, "mean_hu": ref + d, "after_mean_hu": ref + 30.0, "ref_perc15_hu": math.nan,
+            "perc15_hu": math.nan, "after_perc15_hu": math.nan}
+           for ref, d in ((-850.0, 5.0), (-860.0, 10.0), (-870.0, -10.0))]
     for i, (r, b, a) in enumerate([(5.0, 15.0, 6.0), (7.0, 21.0, 6.5), (9.0, 19.0, 9.5)]):
         base = {"paired_reference": "", "ref_laa_pct": math.nan, "after_laa_pct": math.nan, "target": "",
                 "harmonized": "", **{f"{m}_{w}": math.nan for m in ("psnr", "ssim", "nrmse", "ncc")
@@ -24,7 +28,7 @@ def _rows():
         rows.append({**base, "subject": f"s{i}", "kernel": "siemens_b50f", "laa_pct": b, "ref_laa_pct": r,
                      "paired_reference": "siemens_b30f", "after_laa_pct": a, "target": "siemens_b30f",
                      "harmonized": "h.nii.gz", "dice_muscle": 0.9, "dice_sat": 0.85, "dice_vat": 0.7,
-                     "psnr_before": 33.0, "psnr_after": 40.0})
+                     "psnr_before": 33.0, "psnr_after": 40.0, **mld[i]})
     return rows
 
 
@@ -53,6 +57,9 @@ def test_plots_and_report(tmp_path):
     assert "7.00% (5.00%, 9.00%)" in text
     assert "19.00% (15.00%, 21.00%)" in text
     assert "6.50% (6.00%, 9.50%)" in text  # after
+    # MLD: before mean 5/3 = 1.7, RMSE sqrt(225/3) = 8.7; after 30.0 / 30.0; Perc15 all NaN
+    assert "| siemens_b50f vs siemens_b30f | before | n/a | 1.7 / 8.7 |" in text
+    assert "| siemens_b50f vs siemens_b30f | after | n/a | 30.0 / 30.0 |" in text
     assert "## Table 1 form" in text and "## Table 3 form" in text
     assert "![BA](ba.png)" in text
     assert "<table>" in (tmp_path / "report.html").read_text()

@@ -27,6 +27,7 @@ __all__ = ["MASK_SOURCES", "MEASURES", "CohortEvaluation", "ScanCache", "evaluat
 
 MASK_SOURCES = ("auto", "datalist", "original", "reference", "each")
 MEASURES = ("laa_pct", "perc15_hu", "volume_ml", "mean_hu", "mass_g")
+PAIRED_MEASURES = ("laa_pct", "perc15_hu", "mean_hu")  # compared with the paired reference kernel
 BODY_LABELS = {"muscle": 5, "sat": 6, "vat": 7}
 SIMILARITY: dict[str, Callable[..., float]] = {"psnr": psnr, "ssim": ssim, "nrmse": nrmse, "ncc": ncc}
 
@@ -159,9 +160,10 @@ def evaluate_cohort(
             bar.update(1)
     bar.close()
     ordered = [rows[s.index] for s in cohort.scans]
-    for scan in cohort.scans:  # the paired reference's LAA next to each paired scan
+    for scan in cohort.scans:  # the paired reference's lung measures next to each paired scan
         if scan.paired_reference is not None:
-            ordered[scan.index]["ref_laa_pct"] = ordered[scan.paired_reference]["laa_pct"]
+            for key in PAIRED_MEASURES:
+                ordered[scan.index][f"ref_{key}"] = ordered[scan.paired_reference][key]
     return CohortEvaluation(rows=ordered, cohort=cohort, threshold=threshold, example=example)
 
 
@@ -197,7 +199,7 @@ def _evaluate_scan(
         row.update({k: math.nan for k in (*MEASURES, "laa_pct_right", "laa_pct_left")})
     else:
         row.update(_measures(volume.array, lung, volume.spacing, threshold, ""))
-    row["ref_laa_pct"] = math.nan
+    row.update({f"ref_{k}": math.nan for k in PAIRED_MEASURES})
     row.update({f"after_{k}": math.nan for k in (*MEASURES, "laa_pct_right", "laa_pct_left")})
     row.update({f"dice_{k}": math.nan for k in BODY_LABELS})
     for when in ("before", "after"):

@@ -1,7 +1,7 @@
 """Markdown (and optional HTML) report of a cohort evaluation, with tables in paper-000 form.
 
 Table 1 form: paired kernels, bootstrap median RMSE of LAA-950 [95 % CI] before/after and the
-Wilcoxon p. Table 2 form: LAA-950 median (min, max) per kernel before/after against the
+Wilcoxon p, with Perc15 and mean lung density differences (HU). Table 2 form: LAA-950 median (min, max) per kernel before/after against the
 reference kernel, Mann-Whitney U p and KL. Table 3 form: Cohen's d with its category, and
 the muscle/SAT Dice medians.
 """
@@ -95,6 +95,17 @@ def render_report(summary: Mapping[str, Any], figures: Mapping[str, str], title:
                     s = blk["similarity"]
                     sim_rows.append([f"{e['kernel']} vs {e['reference']}", when, _num(s["psnr"]["median"], 2),
                                      _num(s["ssim"]["median"], 3), _num(s["nrmse"]["median"], 3), _num(s["ncc"]["median"], 3)])
+        hu_rows = []
+        for e in paired.values():
+            for when in ("before", "after"):
+                cells = [(e.get("lung_measures") or {}).get(m, {}).get(when) for m in ("perc15_hu", "mean_hu")]
+                if any(cells):
+                    hu_rows.append([f"{e['kernel']} vs {e['reference']}", when] +
+                                   [f"{_num(c['mean_difference'], 1)} / {_num(c['rmse'], 1)}" if c else "n/a" for c in cells])
+        if hu_rows:
+            lines += ["", "Other lung measures against the paired reference: mean difference / RMSE in HU "
+                      "(Perc15: 15th percentile of lung HU; MLD: mean lung density):", ""]
+            lines += _table(["pair", "", "Perc15", "MLD"], hu_rows)
         lines += ["", "Image similarity to the paired reference (medians; HU window [-1024, 3072], data range 4096 HU):", ""]
         lines += _table(["pair", "", "PSNR (dB)", "SSIM", "NRMSE", "NCC"], sim_rows)
     else:

@@ -3,7 +3,9 @@
 * ``paired[k->r]``: scans of kernel k vs the same subjects' kernel r. Bootstrap median RMSE of
   LAA-950 with 95 % CI before (original k vs r) and after (harmonized k vs original r), mean
   difference, paired Wilcoxon of the kernels' LAA before/after and of the absolute errors
-  before vs after, Cohen's d, and image-similarity medians (Table 1 form).
+  before vs after, Cohen's d, and image-similarity medians (Table 1 form); ``lung_measures``:
+  mean difference and RMSE (HU) of Perc15 and mean lung density against the paired reference
+  (a harmonizer can match LAA-950 while shifting lung density; these show it).
 * ``unpaired[k]``: LAA-950 median (min, max) of kernel k before/after vs the reference
   kernel's distribution, Mann-Whitney U, KL divergence on shared bins, Cohen's d (Table 2 form).
 * ``dice[k]``: muscle / SAT / VAT Dice (harmonized vs original) median (min, max) (Table 3 data).
@@ -52,6 +54,24 @@ def _rmse(pred, ref, n_resamples: int, seed: int, ci: float) -> dict[str, float]
     return {"rmse": med, "ci_low": low, "ci_high": high}
 
 
+def _agreement(values: np.ndarray, reference: np.ndarray) -> dict[str, float] | None:
+    ok = np.isfinite(values) & np.isfinite(reference)
+    if not ok.any():
+        return None
+    diff = values[ok] - reference[ok]
+    return {"n": int(ok.sum()), "mean_difference": float(diff.mean()), "rmse": float(np.sqrt(np.mean(diff**2)))}
+
+
+def _hu_agreement(grp, done, measure: str) -> dict[str, Any]:
+    """Mean difference and RMSE (HU) of a lung measure against the paired reference, before and after."""
+    ref = np.array([r.get(f"ref_{measure}", math.nan) for r in grp], float)
+    out = {"before": _agreement(np.array([r.get(measure, math.nan) for r in grp], float), ref), "after": None}
+    if done:
+        ref_d = np.array([r.get(f"ref_{measure}", math.nan) for r in done], float)
+        out["after"] = _agreement(np.array([r.get(f"after_{measure}", math.nan) for r in done], float), ref_d)
+    return out
+
+
 def _paired(rows, n_resamples: int, seed: int, ci: float) -> dict[str, Any]:
     groups: dict[str, list[dict]] = {}
     for r in rows:
@@ -89,6 +109,7 @@ def _paired(rows, n_resamples: int, seed: int, ci: float) -> dict[str, Any]:
                 "similarity": {m: distribution([r[f"{m}_after"] for r in done]) for m in ("psnr", "ssim", "nrmse", "ncc")},
             }
             entry["wilcoxon_before_vs_after"] = _test(paired_wilcoxon(np.abs(before_d - ref_d), np.abs(after - ref_d)))
+        entry["lung_measures"] = {m: _hu_agreement(grp, done, m) for m in ("perc15_hu", "mean_hu")}
         out[key] = entry
     return out
 
