@@ -164,7 +164,7 @@ def test_bundle_train_writes_checkpoints_model_and_resumes(simulated, tmp_path):
     g.load_state_dict(torch.load(tmp_path / "models" / "model.pt", weights_only=True))
     ranking = json.loads((tmp_path / "models" / "checkpoint_ranking.json").read_text())
     assert ranking["model_epoch"] == 1 and set(ranking["ranking"][0]["metrics"]) == {
-        "mse_b50f_b30f", "kl_bone_b30f", "kl_standard_b30f"}
+        "mse_b50f_b30f", "mld_b50f_b30f", "kl_bone_b30f", "kl_standard_b30f"}
 
     # "resume": "auto" continues the run to epoch 2 (run from the configs folder this time)
     log = _bundle(["train.json"], *common, "--max_epochs", "2", "--resume", "auto")

@@ -89,14 +89,24 @@ def cohort(tmp_path_factory):
 def test_validation_metrics_against_independent_laa(cohort):
     root, entries, oracle, laa = cohort
     val = ValidationSet(entries, split="validation")
-    assert val.metric_names == ["kl_bone_b30f", "kl_standard_b30f", "mse_b50f_b30f"]
+    assert val.metric_names == ["kl_bone_b30f", "kl_standard_b30f", "mse_b50f_b30f", "mld_b50f_b30f"]
     m0 = val.metrics(OracleHarmonizer(Toy(0.0), oracle))
     expected = np.mean([(laa[(f"siemens{i}", "siemens_b50f")] - laa[(f"siemens{i}", "siemens_b30f")]) ** 2 for i in range(3)])
     assert m0["mse_b50f_b30f"] == pytest.approx(expected)
     assert m0["mse_b50f_b30f"] > 1.0
+    lung = read_volume(str(root / "lung.nii.gz")).array > 0
+
+    def mean_in_lung(name):
+        return read_volume(str(root / name)).array[lung].astype(float).mean()
+
+    mld = [abs(mean_in_lung(f"siemens{i}_siemens_b50f.nii.gz") - mean_in_lung(f"siemens{i}_siemens_b30f.nii.gz"))
+           for i in range(3)]
+    assert m0["mld_b50f_b30f"] == pytest.approx(np.mean(mld), rel=1e-4)  # the sharp images are ~20 HU darker
+    assert 10.0 < m0["mld_b50f_b30f"] < 30.0
     assert m0["kl_bone_b30f"] > 0.1
     m1 = val.metrics(OracleHarmonizer(Toy(1.0), oracle))
-    assert m1 == pytest.approx({"mse_b50f_b30f": 0.0, "kl_bone_b30f": 0.0, "kl_standard_b30f": 0.0}, abs=1e-9)
+    assert m1 == pytest.approx({"mse_b50f_b30f": 0.0, "mld_b50f_b30f": 0.0, "kl_bone_b30f": 0.0, "kl_standard_b30f": 0.0},
+                               abs=1e-6)
 
 
 def test_selector_handler_keeps_best_epoch(cohort, tmp_path):
@@ -219,7 +229,7 @@ def test_anatomy_paths_score_muscle_and_sat_dice(tmp_path):
     datalist = write_test_split(tmp_path, subjects_per_vendor=1, size=96, slices=2)
     validation = ValidationSet(datalist, split="test", paths=[("siemens_b50f", "siemens_b30f")],
                                anatomy_paths=[("ge_bone", "siemens_b30f")])
-    assert validation.metric_names == ["mse_b50f_b30f", "anat_bone_b30f"]
+    assert validation.metric_names == ["mse_b50f_b30f", "mld_b50f_b30f", "anat_bone_b30f"]
     kept = validation.metrics(lambda hu, s, t: hu)
     assert kept["anat_bone_b30f"] == 0.0
 

@@ -5,7 +5,9 @@ At each validation the harmonizer translates the validation scans along fixed pa
 and LAA-950 (%) is measured with lung masks computed ONCE on the original images:
 
 * a path whose source and target scans share subjects (pixel-aligned paired kernels) scores
-  ``mse_<src>_<tgt>`` = mean over subjects of (LAA(harmonized source) - LAA(original target))²;
+  ``mse_<src>_<tgt>`` = mean over subjects of (LAA(harmonized source) - LAA(original target))², and
+  ``mld_<src>_<tgt>`` = mean over subjects of |MLD(harmonized source) - MLD(original target)| in HU
+  (mean lung density: a generator can match LAA-950 by brightening the lungs; this catches it);
 * other paths score ``kl_<src>_<tgt>`` = KL divergence between the LAA distributions of the
   harmonized source scans and the original target scans, on shared bins with an epsilon.
 
@@ -132,7 +134,7 @@ class ValidationSet:
                 if k not in kernels:
                     raise ConfigError(source, f"path {s} -> {t}: no validation scan has kernel {k!r}")
         self._cache = ScanCache(self.cohort.scans, backend, mask_source)
-        self._laa_cache: dict[int, float] = {}
+        self._lung_cache: dict[int, tuple[float, float]] = {}
         self.kinds: dict[tuple[str, str], str] = {}
         for s, t in self.paths:
             subjects_s = {x.subject for x in self.cohort.scans if x.kernel == s}
@@ -141,7 +143,9 @@ class ValidationSet:
 
     @property
     def metric_names(self) -> list[str]:
-        return [metric_name(self.kinds[p], *p) for p in self.paths] + [metric_name("anat", *p) for p in self.anatomy_paths]
+        names = [metric_name(self.kinds[p], *p) for p in self.paths]
+        names += [metric_name("mld", *p) for p in self.paths if self.kinds[p] == "mse"]
+        return names + [metric_name("anat", *p) for p in self.anatomy_paths]
 
     def _body(self, hu: np.ndarray, scan) -> np.ndarray:
         """Body-composition labels of ``hu`` ((Z, Y, X) HU on ``scan``'s grid) with the original's lung mask."""
@@ -162,24 +166,30 @@ class ValidationSet:
         scores = dice(self._body_cache[scan.index], self._body(hu, scan), labels=codes)
         return 1.0 - float(np.nanmean([scores[c] for c in codes]))
 
-    def _laa(self, hu: np.ndarray, lung: np.ndarray, spacing) -> float:
+    def _lung_measures(self, hu: np.ndarray, lung: np.ndarray, spacing) -> tuple[float, float]:
+        """(LAA in %, mean lung density in HU) of ``hu`` inside ``lung``."""
         from ctharmonize.metrics.emphysema import emphysema_measures
 
-        return float(emphysema_measures(hu, lung, spacing, threshold=self.threshold)["both"]["laa_pct"])
+        both = emphysema_measures(hu, lung, spacing, threshold=self.threshold)["both"]
+        return float(both["laa_pct"]), float(both["mean_hu"])
+
+    def original_lung_measures(self, scan) -> tuple[float, float]:
+        """(LAA %, MLD HU) of a scan's original image with its cached mask (computed once)."""
+        if scan.index not in self._lung_cache:
+            vol = self._cache.volume(scan)
+            self._lung_cache[scan.index] = self._lung_measures(vol.array, self._cache.lung(scan)[0], vol.spacing)
+        return self._lung_cache[scan.index]
 
     def original_laa(self, scan) -> float:
         """LAA (%) of a scan's original image with its cached mask (computed once)."""
-        if scan.index not in self._laa_cache:
-            vol = self._cache.volume(scan)
-            self._laa_cache[scan.index] = self._laa(vol.array, self._cache.lung(scan)[0], vol.spacing)
-        return self._laa_cache[scan.index]
+        return self.original_lung_measures(scan)[0]
 
     def metrics(self, harmonizer: Harmonizer) -> dict[str, float]:
         """Harmonize every source scan along every path and score the paths (see module docstring)."""
         out: dict[str, float] = {}
         for s, t in dict.fromkeys([*self.paths, *self.anatomy_paths]):
             targets = {x.subject: x for x in self.cohort.scans if x.kernel == t}
-            harmonized_laa: dict[str, float] = {}
+            harmonized: dict[str, tuple[float, float]] = {}
             anatomy: list[float] = []
             for scan in (x for x in self.cohort.scans if x.kernel == s):
                 vol = self._cache.volume(scan)
@@ -187,7 +197,7 @@ class ValidationSet:
                 if hu.shape != vol.array.shape:
                     raise ConfigError(None, f"harmonizer returned shape {hu.shape} for a {vol.array.shape} volume")
                 if (s, t) in self.paths:  # anatomy-only paths need no LAA
-                    harmonized_laa[scan.subject] = self._laa(hu, self._cache.lung(scan)[0], vol.spacing)
+                    harmonized[scan.subject] = self._lung_measures(hu, self._cache.lung(scan)[0], vol.spacing)
                 if (s, t) in self.anatomy_paths:
                     anatomy.append(self._anatomy_loss(hu, scan))
             if (s, t) in self.anatomy_paths:
@@ -196,12 +206,13 @@ class ValidationSet:
                 continue
             name = metric_name(self.kinds[(s, t)], s, t)
             if self.kinds[(s, t)] == "mse":
-                common = [subj for subj in harmonized_laa if subj in targets]
-                diffs = [harmonized_laa[subj] - self.original_laa(targets[subj]) for subj in common]
-                out[name] = float(np.mean(np.square(diffs)))
+                common = [subj for subj in harmonized if subj in targets]
+                ref = [self.original_lung_measures(targets[subj]) for subj in common]
+                out[name] = float(np.mean([(harmonized[subj][0] - r[0]) ** 2 for subj, r in zip(common, ref)]))
+                out[metric_name("mld", s, t)] = float(np.mean([abs(harmonized[subj][1] - r[1]) for subj, r in zip(common, ref)]))
             else:
                 ref = [self.original_laa(x) for x in targets.values()]
-                out[name] = kl_divergence(list(harmonized_laa.values()), ref, bins=self.kl_bins)
+                out[name] = kl_divergence([v[0] for v in harmonized.values()], ref, bins=self.kl_bins)
         return out
 
 
