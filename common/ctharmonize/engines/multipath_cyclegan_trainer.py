@@ -76,8 +76,11 @@ class MultipathCycleGANTrainer(GANTrainer):
             authors' per-epoch weights, :meth:`DownsampledIdentityLoss.reference_weight`).
         identity_factor, identity_mode: downsampling of the identity loss.
         tissue_min_pixels: a label counts in a sample only with more pixels than this (paper code: 5).
-        tissue_loss_labels: label codes the tissue statistic uses (None: every label but 0). Air-filled
-            labels (lungs, airway) have means biased upward in sharp kernels by the clip at -1024 HU.
+        tissue_loss_labels: label codes the tissue statistic uses (None: every label but 0). Use labels
+            whose mean does not depend on the kernel: large soft-tissue regions. Thin structures
+            (vessels, bone, small nodules) change their mean with the kernel's blur by 30-80 HU and,
+            every label weighing the same, dominate the loss (the simulator's paired kernels,
+            ``docs/multipath_training.md``).
         seed: seed of the path sampling.
         Other args: see :class:`~ctharmonize.engines.GANTrainer` (``loss_weights`` default
         ``{"adv": 1, "cycle": 10, "tissue": 0.01, "identity": 1}``).
