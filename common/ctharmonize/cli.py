@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "select-checkpoint": ("ctharmonize.evaluation.commands", "select_checkpoint", "Rank checkpoints by emphysema agreement (paper 000 eq. 1)."),
     "compare-models": ("ctharmonize.evaluation.commands", "compare_models", "Cohen's d between models on per-scan Dice (paper 000 Table 3)."),
     "harmonize": ("ctharmonize.inference.commands", "harmonize", "Harmonize a volume with a bundle."),
+    "average-weights": ("ctharmonize.inference.commands", "average_weights", "Average the generator weights of several checkpoints."),
 }
 
 

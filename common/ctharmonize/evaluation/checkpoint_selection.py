@@ -208,8 +208,8 @@ class ValidationSet:
             if self.kinds[(s, t)] == "mse":
                 common = [subj for subj in harmonized if subj in targets]
                 ref = [self.original_lung_measures(targets[subj]) for subj in common]
-                out[name] = float(np.mean([(harmonized[subj][0] - r[0]) ** 2 for subj, r in zip(common, ref)]))
-                out[metric_name("mld", s, t)] = float(np.mean([abs(harmonized[subj][1] - r[1]) for subj, r in zip(common, ref)]))
+                out[name] = float(np.mean([(harmonized[subj][0] - r[0]) ** 2 for subj, r in zip(common, ref, strict=True)]))
+                out[metric_name("mld", s, t)] = float(np.mean([abs(harmonized[subj][1] - r[1]) for subj, r in zip(common, ref, strict=True)]))
             else:
                 ref = [self.original_laa(x) for x in targets.values()]
                 out[name] = kl_divergence([v[0] for v in harmonized.values()], ref, bins=self.kl_bins)

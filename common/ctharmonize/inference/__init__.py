@@ -23,9 +23,11 @@ from ctharmonize.inference.multipath_hu_path import MultipathHUPath
 from ctharmonize.inference.sample import ensure_sample_volume
 from ctharmonize.inference.slice_harmonizer import SliceHarmonizer, default_batch_size
 from ctharmonize.inference.source_domain import check_model_domain, resolve_source_domain
+from ctharmonize.inference.weight_averaging import average_generator_weights
 
 __all__ = [
     "GENERATOR_KEYS",
+    "average_generator_weights",
     "HUWrapper",
     "MultipathHUPath",
     "SliceHarmonizer",

@@ -8,7 +8,7 @@ import time
 
 from ctharmonize.errors import ConfigError
 
-__all__ = ["harmonize"]
+__all__ = ["average_weights", "harmonize"]
 
 
 def harmonize(
@@ -84,3 +84,20 @@ def harmonize(
     written = write_volume(result, out, overwrite=overwrite, model_name=model_name, target_kernel=str(target))
     seconds = time.perf_counter() - started
     return f"{os.fspath(written)}: {src} -> {target}, {volume.shape[0]} slices in {seconds:.1f} s"
+
+
+def average_weights(paths: str | list | tuple, out: str, overwrite: bool = False) -> str:
+    """Average the generator weights of several checkpoints into one ``model.pt`` (checkpoint averaging).
+
+    Args:
+        paths: weights files (model.pt, selector candidates or training checkpoints), a list or a
+            comma-separated string; at least one.
+        out: output state-dict file (written atomically).
+        overwrite: replace an existing ``out``.
+    """
+    from ctharmonize.inference.weight_averaging import average_generator_weights
+
+    files = [p.strip() for p in paths.split(",") if p.strip()] if isinstance(paths, str) else [str(p) for p in paths]
+    average_generator_weights(files, out, overwrite=overwrite)
+    print(f"{out}: mean of {len(files)} generator weight files", file=sys.stderr)
+    return out
