@@ -1,9 +1,9 @@
 """Markdown (and optional HTML) report of a cohort evaluation, with tables in paper-000 form.
 
 Table 1 form: paired kernels, bootstrap median RMSE of LAA-950 [95 % CI] before/after and the
-Wilcoxon p, with Perc15 and mean lung density differences (HU). Table 2 form: LAA-950 median (min, max) per kernel before/after against the
-reference kernel, Mann-Whitney U p and KL. Table 3 form: Cohen's d with its category, and
-the muscle/SAT Dice medians.
+Wilcoxon p, with Perc15 and mean-lung-density differences (HU). Table 2 form: LAA-950 median
+(min, max) per kernel before/after against the reference kernel, Mann-Whitney U p and KL.
+Table 3 form: Cohen's d with its category, and the muscle/SAT Dice medians.
 """
 
 from __future__ import annotations
