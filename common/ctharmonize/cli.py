@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import sys
 from collections.abc import Callable
+from typing import Any
 
 from ctharmonize.errors import CTHarmonizeError
 
@@ -30,6 +31,14 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "harmonize": ("ctharmonize.inference.commands", "harmonize", "Harmonize a volume with a bundle."),
     "average-weights": ("ctharmonize.inference.commands", "average_weights", "Average the generator weights of several checkpoints."),
 }
+
+
+def comma_list(value: Any) -> list[str]:
+    """A CLI list argument: ``"a, b,c"`` (fire passes a string) or a list/tuple -> ``["a", "b", "c"]``
+    (items stripped, empty items dropped)."""
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    return [str(v) for v in value]
 
 
 def _load(name: str) -> Callable:

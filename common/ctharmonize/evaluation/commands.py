@@ -204,18 +204,17 @@ def compare_models(
     Returns:
         The table as Markdown.
     """
+    from ctharmonize.cli import comma_list
     from ctharmonize.evaluation.model_comparison import compare_models as _compare
     from ctharmonize.evaluation.run import write_json
 
-    def _list(value: Any) -> list[str]:
-        return [v.strip() for v in value.split(",")] if isinstance(value, str) else list(value)
-
     sources = _parse_mapping(per_scan, "per_scan")
-    table = _compare(sources, reference, kernels=_list(kernels), metrics=_list(metrics))
+    metric_list = comma_list(metrics)
+    table = _compare(sources, reference, kernels=comma_list(kernels), metrics=metric_list)
     if out is not None:
         write_json(table, out, overwrite=overwrite)
-    lines = [f"| Cohen's d: {reference} vs | kernel | " + " | ".join(_list(metrics)) + " |",
-             "| --- | --- | " + " | ".join("---" for _ in _list(metrics)) + " |"]
+    lines = [f"| Cohen's d: {reference} vs | kernel | " + " | ".join(metric_list) + " |",
+             "| --- | --- | " + " | ".join("---" for _ in metric_list) + " |"]
     for model, by_kernel in table.items():
         for kernel, cells in by_kernel.items():
             vals = " | ".join(f"{c['d']:.2f} ({c['category']})" for c in cells.values())

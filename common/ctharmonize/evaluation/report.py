@@ -98,7 +98,7 @@ def render_report(summary: Mapping[str, Any], figures: Mapping[str, str], title:
         hu_rows = []
         for e in paired.values():
             for when in ("before", "after"):
-                cells = [(e.get("lung_measures") or {}).get(m, {}).get(when) for m in ("perc15_hu", "mean_hu")]
+                cells = [e["lung_measures"][m][when] for m in ("perc15_hu", "mean_hu")]
                 if any(cells):
                     hu_rows.append([f"{e['kernel']} vs {e['reference']}", when] +
                                    [f"{_num(c['mean_difference'], 1)} / {_num(c['rmse'], 1)}" if c else "n/a" for c in cells])

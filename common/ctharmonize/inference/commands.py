@@ -95,9 +95,10 @@ def average_weights(paths: str | list | tuple, out: str, overwrite: bool = False
         out: output state-dict file (written atomically).
         overwrite: replace an existing ``out``.
     """
+    from ctharmonize.cli import comma_list
     from ctharmonize.inference.weight_averaging import average_generator_weights
 
-    files = [p.strip() for p in paths.split(",") if p.strip()] if isinstance(paths, str) else [str(p) for p in paths]
+    files = comma_list(paths)
     average_generator_weights(files, out, overwrite=overwrite)
     print(f"{out}: mean of {len(files)} generator weight files", file=sys.stderr)
     return out

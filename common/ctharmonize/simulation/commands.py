@@ -24,6 +24,8 @@ def simulate(out: str, subjects: int = 4, size: int = 256, slices: int = 32, see
     Returns:
         the path of the written datalist.json.
     """
-    vend = [v.strip() for v in str(vendors).split(",") if v.strip()] if isinstance(vendors, str) else list(vendors)
+    from ctharmonize.cli import comma_list
+
+    vend = comma_list(vendors)
     return str(generate_dataset(out, subjects=subjects, size=size, slices=slices, seed=seed, dicom=dicom,
                                 vendors=vend, overwrite=overwrite, progress=progress))
