@@ -20,26 +20,29 @@ import logging
 import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pydicom
-from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
-from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from ctharmonize.errors import (
-    CorruptFileError,
     EmptyInputError,
     GantryTiltError,
     InputError,
-    MissingPixelDataError,
     ModalityError,
     MultipleSeriesError,
     NotDicomError,
     SliceSpacingError,
-    UnsupportedFormatError,
+)
+from ctharmonize.io.dicom_file import (
+    CT_SOP_CLASSES,
+    IGNORED_NAMES,
+    IGNORED_SUFFIXES,
+    DicomSlice,
+    SkippedFile,
+    float_or,
+    list_dicom_candidates,
+    load_slice,
 )
 from ctharmonize.io.dicom_header import header_summary
 from ctharmonize.io.fov import AIR_HU, PADDING_VALUES_HU
@@ -49,150 +52,8 @@ __all__ = ["read_dicom", "list_dicom_candidates", "IGNORED_NAMES", "IGNORED_SUFF
 
 log = logging.getLogger(__name__)
 
-#: File names never treated as image slices.
-IGNORED_NAMES = frozenset({"dicomdir", "lockfile", "version", "thumbs.db", "desktop.ini", "readme"})
-#: File suffixes (lower case) never treated as image slices.
-IGNORED_SUFFIXES = frozenset({
-    ".txt", ".json", ".xml", ".csv", ".tsv", ".md", ".pdf", ".html", ".htm", ".log", ".ini", ".cfg",
-    ".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".zip", ".gz", ".bz2", ".tar", ".7z",
-    ".nii", ".mha", ".mhd", ".nrrd", ".raw", ".exe", ".dll", ".inf", ".bat", ".sh", ".py", ".db",
-})
-
-CT_SOP_CLASSES = frozenset({"1.2.840.10008.5.1.4.1.1.2", "1.2.840.10008.5.1.4.1.1.2.1", "1.2.840.10008.5.1.4.1.1.2.2"})
-DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"
-
 # Padding values at or above air cannot be told apart from air; they are not used as FOV padding.
 _MAX_PADDING_HU = AIR_HU - 1.0
-
-
-@dataclass
-class _Slice:
-    path: Path
-    ds: Dataset  # without PixelData
-    raw: np.ndarray  # (Y, X) stored values
-    slope: float
-    intercept: float
-
-
-class _Skip:
-    def __init__(self, path: Path, reason: str):
-        self.path, self.reason = path, reason
-
-
-def list_dicom_candidates(folder: str | os.PathLike) -> list[Path]:
-    """Files under ``folder`` (recursive, sorted) that may be DICOM slices; ignored names are left out."""
-    out = []
-    for root, dirs, files in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for name in sorted(files):
-            lower = name.lower()
-            if name.startswith(".") or lower in IGNORED_NAMES or Path(lower).suffix in IGNORED_SUFFIXES:
-                continue
-            out.append(Path(root) / name)
-    return out
-
-
-def _first_error_line(err: BaseException) -> str:
-    text = str(err).strip().splitlines()
-    return f"{type(err).__name__}: {text[0] if text else ''}".strip(": ")
-
-
-def _float_or(ds: Dataset, keyword: str, default: float) -> float:
-    value = ds.get(keyword)
-    try:
-        return default if value is None or value == "" else float(value)
-    except (TypeError, ValueError):
-        return default
-
-
-def _check_not_truncated(path: Path, ds: Dataset) -> None:
-    """pydicom stops silently at end of file; a last element longer than the file means truncation."""
-    tags = list(ds.keys())
-    if not tags:
-        raise CorruptFileError(path, "truncated or corrupt DICOM file (no data elements after the file meta)")
-    last = ds.get_item(max(tags))
-    if isinstance(last, RawDataElement) and last.length != 0xFFFFFFFF and last.value_tell is not None:
-        size = path.stat().st_size
-        if last.value_tell + last.length > size:
-            raise CorruptFileError(
-                path, f"truncated DICOM file: element {last.tag} needs {last.length} bytes, "
-                f"the file ends after {size - last.value_tell}")
-
-
-_NATIVE_LE = frozenset({ExplicitVRLittleEndian, ImplicitVRLittleEndian})
-
-
-def _native_int16(ds: Dataset) -> np.ndarray | None:
-    """Fast path for the common case: uncompressed little-endian 16/16-bit pixels (else None)."""
-    meta = getattr(ds, "file_meta", None)
-    syntax = meta.get("TransferSyntaxUID") if meta is not None else None
-    if syntax not in _NATIVE_LE or ds.get("BitsAllocated") != 16 or ds.get("BitsStored") != 16:
-        return None
-    rows, cols = int(ds.Rows), int(ds.Columns)
-    data = ds.PixelData
-    if not isinstance(data, bytes) or len(data) < rows * cols * 2:
-        return None  # let pydicom report the problem
-    dtype = "<i2" if ds.get("PixelRepresentation") == 1 else "<u2"
-    return np.frombuffer(data, dtype=dtype, count=rows * cols).reshape(rows, cols)
-
-
-def _load(path: Path, in_folder: bool) -> _Slice | _Skip:
-    """Parse one file (once) and decode its pixels. Corrupt files raise; non-images are skipped."""
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(132)
-    except OSError as err:
-        raise InputError(path, f"cannot read file ({err.strerror or err})") from err
-    has_marker = len(head) == 132 and head[128:132] == b"DICM"
-    try:
-        ds = pydicom.dcmread(path, force=not has_marker)
-        if not has_marker and not any(k in ds for k in ("SOPClassUID", "PixelData", "Modality")):
-            raise ValueError("no DICOM image attributes")
-    except Exception as err:
-        if has_marker:
-            raise CorruptFileError(path, f"truncated or corrupt DICOM file ({_first_error_line(err)})") from err
-        if in_folder:
-            return _Skip(path, "not a DICOM file")
-        raise NotDicomError(path, "not a DICOM file (no DICM marker and not parseable as DICOM)") from err
-
-    if has_marker:
-        _check_not_truncated(path, ds)
-    media_class = ds.file_meta.get("MediaStorageSOPClassUID") if hasattr(ds, "file_meta") else None
-    if media_class == DICOMDIR_SOP_CLASS or "DirectoryRecordSequence" in ds:
-        if in_folder:
-            return _Skip(path, "DICOMDIR")
-        raise UnsupportedFormatError(path, "this is a DICOMDIR; pass the folder holding the series instead")
-    has_pixels = any(k in ds for k in ("PixelData", "FloatPixelData", "DoubleFloatPixelData"))
-    is_ct = str(ds.get("Modality", "")).upper() == "CT" or str(ds.get("SOPClassUID", "")) in CT_SOP_CLASSES
-    if not has_pixels:
-        if in_folder and not is_ct and "Rows" not in ds:
-            return _Skip(path, f"DICOM without an image (Modality {ds.get('Modality', '?')})")
-        raise MissingPixelDataError(path, "DICOM file has no Pixel Data element")
-    frames = ds.get("NumberOfFrames")
-    try:
-        frames = int(frames) if frames not in (None, "") else 1
-    except (TypeError, ValueError):
-        frames = 1
-    if frames > 1:
-        raise UnsupportedFormatError(
-            path, f"multi-frame DICOM ({frames} frames, e.g. Enhanced CT) is not supported; "
-            "convert it to single-frame images (e.g. dcm2niix, dcmtk emf2sf) first")
-    if int(ds.get("SamplesPerPixel", 1) or 1) != 1:
-        raise UnsupportedFormatError(path, f"colour image (SamplesPerPixel {ds.SamplesPerPixel}) is not a CT slice")
-    try:
-        raw = _native_int16(ds)
-        if raw is None:
-            raw = ds.pixel_array
-    except Exception as err:
-        raise CorruptFileError(path, f"cannot decode pixel data ({_first_error_line(err)})") from err
-    if raw.ndim != 2:
-        raise UnsupportedFormatError(path, f"pixel data has shape {raw.shape}; expected one 2-D slice")
-    slope = _float_or(ds, "RescaleSlope", 1.0)
-    intercept = _float_or(ds, "RescaleIntercept", 0.0)
-    for keyword in ("PixelData", "FloatPixelData", "DoubleFloatPixelData"):
-        if keyword in ds:
-            del ds[keyword]
-    return _Slice(path, ds, raw, slope, intercept)
 
 
 def _vector(ds: Dataset, keyword: str, n: int, path: Path) -> np.ndarray:
@@ -206,8 +67,8 @@ def _vector(ds: Dataset, keyword: str, n: int, path: Path) -> np.ndarray:
     return vec
 
 
-def _group_series(folder: Path, slices: list[_Slice]) -> None:
-    series: dict[str, list[_Slice]] = {}
+def _group_series(folder: Path, slices: list[DicomSlice]) -> None:
+    series: dict[str, list[DicomSlice]] = {}
     for s in slices:
         series.setdefault(str(s.ds.get("SeriesInstanceUID", "<missing SeriesInstanceUID>")), []).append(s)
     if len(series) > 1:
@@ -220,14 +81,14 @@ def _group_series(folder: Path, slices: list[_Slice]) -> None:
             folder, f"{len(series)} series in one folder; pass one series' folder: " + "; ".join(parts))
 
 
-def _check_modality(slices: list[_Slice]) -> None:
+def _check_modality(slices: list[DicomSlice]) -> None:
     for s in slices:
         modality = str(s.ds.get("Modality", "")).strip().upper()
         if modality != "CT" and not (not modality and str(s.ds.get("SOPClassUID", "")) in CT_SOP_CLASSES):
             raise ModalityError(s.path, f"Modality is {modality or 'missing'!r}, not 'CT'")
 
 
-def _check_consistent(folder: Path, slices: list[_Slice]) -> tuple[np.ndarray, np.ndarray]:
+def _check_consistent(folder: Path, slices: list[DicomSlice]) -> tuple[np.ndarray, np.ndarray]:
     """Same matrix size, pixel spacing and orientation on every slice; returns (iop, pixel_spacing)."""
     first = slices[0]
     iop = _vector(first.ds, "ImageOrientationPatient", 6, first.path)
@@ -246,8 +107,8 @@ def _check_consistent(folder: Path, slices: list[_Slice]) -> tuple[np.ndarray, n
 
 
 def _geometry(
-    folder: Path, slices: list[_Slice], allow_tilt: bool, spacing_tolerance: float
-) -> tuple[list[_Slice], tuple[float, float, float], np.ndarray, np.ndarray]:
+    folder: Path, slices: list[DicomSlice], allow_tilt: bool, spacing_tolerance: float
+) -> tuple[list[DicomSlice], tuple[float, float, float], np.ndarray, np.ndarray]:
     """Sort slices along the normal and check spacing and tilt. Returns (sorted, spacing, origin, direction)."""
     iop, pixel_spacing = _check_consistent(folder, slices)
     row, col = iop[:3], iop[3:]
@@ -260,7 +121,7 @@ def _geometry(
 
     if not allow_tilt:
         for s in slices:
-            tilt = _float_or(s.ds, "GantryDetectorTilt", 0.0)
+            tilt = float_or(s.ds, "GantryDetectorTilt", 0.0)
             if abs(tilt) > 1e-6:
                 raise GantryTiltError(
                     s.path, f"acquired with gantry tilt (GantryDetectorTilt {tilt:g} deg); "
@@ -274,7 +135,7 @@ def _geometry(
     sx, sy = float(pixel_spacing[1]), float(pixel_spacing[0])  # PixelSpacing = (row spacing, column spacing)
 
     if len(slices) == 1:
-        thickness = _float_or(slices[0].ds, "SliceThickness", 0.0)
+        thickness = float_or(slices[0].ds, "SliceThickness", 0.0)
         sz = thickness if thickness > 0 else 1.0
         return slices, (sx, sy, sz), positions[0], np.column_stack([row, col, normal])
 
@@ -312,7 +173,7 @@ def _geometry(
     return slices, (sx, sy, sz), positions[0], direction
 
 
-def _padding_range(s: _Slice) -> tuple[float, float] | None:
+def _padding_range(s: DicomSlice) -> tuple[float, float] | None:
     """The slice's PixelPaddingValue [.. PixelPaddingRangeLimit] as an HU range, or None."""
     value = s.ds.get("PixelPaddingValue")
     if value is None or value == "":
@@ -330,11 +191,17 @@ def read_dicom(
     spacing_tolerance: float = 0.01,
     padding_values: Sequence[float] | None = PADDING_VALUES_HU,
     max_workers: int | None = None,
+    files: Sequence[str | os.PathLike] | None = None,
+    rescale_default: tuple[float, float] | None = None,
 ) -> Volume:
     """Read a CT series folder (recursive) or a single DICOM file into a :class:`Volume`.
 
     Args:
-        path: series folder or DICOM file.
+        path: series folder or DICOM file (named in error messages).
+        files: read exactly these files of ``path`` instead of searching it (e.g. one series of a
+            study folder, as chosen by :mod:`ctharmonize.io.series`).
+        rescale_default: (slope, intercept) to assume for slices whose RescaleSlope/RescaleIntercept
+            are missing or whose RescaleType is not HU (an explicit user override; default: refuse).
         allow_tilt: accept gantry-tilted stacks (the direction matrix is then sheared).
         spacing_tolerance: allowed relative deviation of each slice gap from the median gap.
         padding_values: HU values treated as outside-FOV padding (besides PixelPaddingValue).
@@ -345,7 +212,11 @@ def read_dicom(
         ``fov_mask`` (None when no padding was found) and ``source_dataset``.
     """
     path = Path(path)
-    if path.is_dir():
+    if files is not None:
+        files, in_folder = [Path(f) for f in files], True
+        if not files:
+            raise EmptyInputError(path, "no files selected")
+    elif path.is_dir():
         files = list_dicom_candidates(path)
         if not files:
             raise EmptyInputError(path, "folder holds no candidate DICOM files")
@@ -354,16 +225,16 @@ def read_dicom(
         files, in_folder = [path], False
     workers = max_workers or min(8, 2 * (os.cpu_count() or 1))
     if len(files) == 1 or workers == 1:
-        loaded = [_load(f, in_folder) for f in files]
+        loaded = [load_slice(f, in_folder, rescale_default=rescale_default) for f in files]
     else:
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            loaded = list(pool.map(lambda f: _load(f, in_folder), files))
-    slices = [item for item in loaded if isinstance(item, _Slice)]
+            loaded = list(pool.map(lambda f: load_slice(f, in_folder, rescale_default=rescale_default), files))
+    slices = [item for item in loaded if isinstance(item, DicomSlice)]
     for item in loaded:
-        if isinstance(item, _Skip):
+        if isinstance(item, SkippedFile):
             log.info("%s: skipped (%s)", item.path, item.reason)
     if not slices:
-        skipped = [item for item in loaded if isinstance(item, _Skip)]
+        skipped = [item for item in loaded if isinstance(item, SkippedFile)]
         reasons = sorted({item.reason for item in skipped})
         raise NotDicomError(path, f"no DICOM image files among {len(files)} files ({', '.join(reasons)})")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from ctharmonize.errors import EmptyInputError, InputError, UnsupportedFormatError
 from ctharmonize.io.dicom_reader import read_dicom
@@ -28,6 +29,7 @@ def read_volume(
     spacing_tolerance: float = 0.01,
     padding_values: Sequence[float] | None = PADDING_VALUES_HU,
     max_workers: int | None = None,
+    **dicom_options: Any,
 ) -> Volume:
     """Read a CT volume in HU from a DICOM series folder, a DICOM file or a NIfTI file.
 
@@ -38,6 +40,8 @@ def read_volume(
         spacing_tolerance: allowed relative deviation of each DICOM slice gap from the median.
         padding_values: HU values treated as outside-FOV padding.
         max_workers: threads for reading DICOM files.
+        dicom_options: further keyword options of :func:`~ctharmonize.io.dicom_reader.read_dicom`
+            (ignored for NIfTI input).
 
     Returns:
         :class:`Volume`: ``array`` float32 **HU**, shape (Z, Y, X); LPS geometry.
@@ -52,7 +56,7 @@ def read_volume(
         if not any(path.iterdir()):
             raise EmptyInputError(path, "folder is empty")
         return read_dicom(path, allow_tilt=allow_tilt, spacing_tolerance=spacing_tolerance,
-                          padding_values=padding_values, max_workers=max_workers)
+                          padding_values=padding_values, max_workers=max_workers, **dicom_options)
     if is_nifti_path(path):
         return read_nifti(path, padding_values=padding_values)
     if path.suffix.lower() in UNSUPPORTED_SUFFIXES:
@@ -62,4 +66,4 @@ def read_volume(
     if path.stat().st_size == 0:
         raise EmptyInputError(path, "file is empty")
     return read_dicom(path, allow_tilt=allow_tilt, spacing_tolerance=spacing_tolerance,
-                      padding_values=padding_values, max_workers=max_workers)
+                      padding_values=padding_values, max_workers=max_workers, **dicom_options)
