@@ -1,26 +1,41 @@
-"""The ``ctharmonize`` command line, built on fire.
+"""The ``ctharmonize`` command line.
 
-Commands are registered by dotted path and imported only when used, so ``ctharmonize --help``
-is fast and a missing optional dependency only breaks the command that needs it. Any
-:class:`~ctharmonize.errors.CTHarmonizeError` is printed as one line on stderr (exit status 2).
+Commands are plain functions registered by dotted path and imported only when used, so
+``ctharmonize --help`` is fast and a missing optional dependency only breaks the command that needs
+it. The whole command line is parsed and checked against the function's signature *before* the
+command runs: an unknown or misspelled flag, a missing argument or a value of the wrong type is one
+line naming the argument and the valid flags (exit status 2), and nothing is read or written.
+Values are taken as typed: a path is always a string (a folder named ``True``, ``None`` or
+``[1, 2]`` stays that string), ``bool`` flags accept ``--flag``, ``--noflag`` or ``--flag
+true|false``, ``int``/``float`` arguments must parse as numbers. A positional argument fills the
+command's next parameter in signature order. ``--help`` shows the command's docstring (rendered by
+fire). Any :class:`~ctharmonize.errors.CTHarmonizeError` is printed as one line (exit status 2).
 """
 
 from __future__ import annotations
 
+import difflib
 import importlib
+import inspect
 import sys
+import types
+import typing
 from collections.abc import Callable
 from typing import Any
 
-from ctharmonize.errors import CTHarmonizeError
+from ctharmonize.errors import ConfigError, CTHarmonizeError
+
+__all__ = ["COMMANDS", "UsageError", "comma_list", "main", "parse_command_line"]
 
 # command name -> ("module", "function", one-line summary)
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "info": ("ctharmonize.io.commands", "info", "Print the header summary and geometry of a CT volume."),
+    "series": ("ctharmonize.io.commands", "series", "List the series in a study folder or DICOMDIR."),
     "convert": ("ctharmonize.io.commands", "convert", "Convert a DICOM series or NIfTI file to NIfTI or DICOM."),
     "validate-datalist": ("ctharmonize.data.commands", "validate_datalist", "Check a datalist JSON against the schema."),
     "domains": ("ctharmonize.domains.commands", "domains", "List the known kernel domains or resolve a volume's domain."),
     "verify-bundle": ("ctharmonize.bundle.commands", "verify_bundle", "Verify a bundle's metadata.json offline."),
+    "trust-bundle": ("ctharmonize.bundle.commands", "trust_bundle", "Record a reviewed bundle as trusted to run."),
     "simulate": ("ctharmonize.simulation.commands", "simulate", "Generate a simulated multi-vendor, multi-kernel chest CT dataset."),
     "segment-lungs": ("ctharmonize.segmentation.commands", "segment_lungs", "Segment lungs (1 = right, 2 = left)."),
     "body-composition": ("ctharmonize.segmentation.commands", "body_composition", "Label skeletal muscle, subcutaneous and visceral fat."),
@@ -32,10 +47,16 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "average-weights": ("ctharmonize.inference.commands", "average_weights", "Average the generator weights of several checkpoints."),
 }
 
+_TRUE = frozenset({"true", "yes", "1", "on"})
+_FALSE = frozenset({"false", "no", "0", "off"})
+
+
+class UsageError(ConfigError):
+    """The command line does not fit the command's signature."""
+
 
 def comma_list(value: Any) -> list[str]:
-    """A CLI list argument: ``"a, b,c"`` (fire passes a string) or a list/tuple -> ``["a", "b", "c"]``
-    (items stripped, empty items dropped)."""
+    """A CLI list argument: ``"a, b,c"`` or a list/tuple -> ``["a", "b", "c"]`` (items stripped, empty dropped)."""
     if isinstance(value, str):
         return [v.strip() for v in value.split(",") if v.strip()]
     return [str(v) for v in value]
@@ -54,6 +75,131 @@ def _help() -> str:
     return "\n".join(lines)
 
 
+def _kinds(hint: Any) -> set[type]:
+    """The scalar types a parameter accepts (``str | None`` -> {str, NoneType}; Any -> {str})."""
+    if hint is inspect.Parameter.empty or hint is Any:
+        return {str}
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        out: set[type] = set()
+        for arg in typing.get_args(hint):
+            out |= _kinds(arg)
+        return out
+    if origin is not None:  # list[str], tuple, dict: passed as a string the command parses
+        return {str}
+    return {hint} if isinstance(hint, type) else {str}
+
+
+def _convert(flag: str, value: str, kinds: set[type]) -> Any:
+    if bool in kinds:
+        low = value.lower()
+        if low in _TRUE:
+            return True
+        if low in _FALSE:
+            return False
+        if str not in kinds:
+            raise UsageError(None, f"{flag} expects true or false, got {value!r}")
+    if int in kinds and str not in kinds:
+        try:
+            return int(value)
+        except ValueError:
+            if float not in kinds:
+                raise UsageError(None, f"{flag} expects an integer, got {value!r}") from None
+    if float in kinds and str not in kinds:
+        try:
+            return float(value)
+        except ValueError:
+            raise UsageError(None, f"{flag} expects a number, got {value!r}") from None
+    return value  # paths and other text: always the string as typed
+
+
+def parse_command_line(func: Callable, argv: list[str], command: str) -> dict[str, Any]:
+    """Map ``argv`` onto ``func``'s parameters (see the module docstring); raises :class:`UsageError`."""
+    params = {n: p for n, p in inspect.signature(func).parameters.items()
+              if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    try:
+        hints = typing.get_type_hints(func)
+    except Exception:  # an annotation that does not evaluate: treat everything as text
+        hints = {}
+    kinds = {n: _kinds(hints.get(n, p.annotation if not isinstance(p.annotation, str) else Any))
+             for n, p in params.items()}
+    valid = " ".join(f"--{n}" for n in params)
+
+    def unknown(flag: str) -> UsageError:
+        near = difflib.get_close_matches(flag.lstrip("-").replace("-", "_"), list(params), n=1)
+        hint = f" (did you mean --{near[0]}?)" if near else ""
+        return UsageError(None, f"unknown flag {flag}{hint}; valid flags: {valid}")
+
+    given: dict[str, Any] = {}
+    positional: list[str] = []
+    i = 0
+    while i < len(argv):
+        token = argv[i]
+        i += 1
+        if token == "--":
+            positional += argv[i:]
+            break
+        if token.startswith("--") and len(token) > 2:
+            name, eq, value = token[2:].partition("=")
+            key = name.replace("-", "_")
+            negated = False
+            if key not in params:
+                base = key[3:] if key.startswith("no_") else key[2:] if key.startswith("no") else None
+                if base in params and bool in kinds[base] and not eq:
+                    key, negated = base, True
+                else:
+                    raise unknown(token.split("=", 1)[0])
+            if key in given:
+                raise UsageError(None, f"--{key} is given twice")
+            flag = f"--{key}"
+            if negated:
+                given[key] = False
+                continue
+            if not eq:
+                if bool in kinds[key] and (i >= len(argv) or argv[i].lower() not in _TRUE | _FALSE):
+                    given[key] = True
+                    continue
+                if i >= len(argv) or (argv[i].startswith("--") and len(argv[i]) > 2):
+                    raise UsageError(None, f"{flag} needs a value")
+                value = argv[i]
+                i += 1
+            given[key] = _convert(flag, value, kinds[key])
+        elif token.startswith("-") and len(token) > 1 and not token[1].isdigit() and token[1] != ".":
+            raise UsageError(None, f"unknown flag {token}; valid flags: {valid} (write ./{token} for a path "
+                                   f"that starts with '-')")
+        else:
+            positional.append(token)
+    free = [n for n in params if n not in given]
+    if len(positional) > len(free):
+        raise UsageError(None, f"too many arguments: {' '.join(positional[len(free):])!r}; valid flags: {valid}")
+    for name, value in zip(free, positional, strict=False):
+        given[name] = _convert(f"--{name}", value, kinds[name])
+    missing = [f"--{n}" for n, p in params.items() if p.default is inspect.Parameter.empty and n not in given]
+    if missing:
+        raise UsageError(None, f"missing required argument{'s' if len(missing) > 1 else ''} {', '.join(missing)}")
+    return given
+
+
+def _check_common(kwargs: dict[str, Any]) -> None:
+    """Checks every command shares, done before any work: device availability, batch size."""
+    if kwargs.get("device") is not None:
+        from ctharmonize.torch_device import resolve_device
+
+        resolve_device(kwargs["device"])
+    if kwargs.get("batch_size") is not None and int(kwargs["batch_size"]) < 1:
+        raise UsageError(None, f"--batch_size must be >= 1, got {kwargs['batch_size']}")
+
+
+def _show_help(func: Callable, name: str) -> int:
+    import fire
+
+    try:
+        fire.Fire(func, command=["--help"], name=f"ctharmonize {name}")
+    except fire.core.FireExit as exc:
+        return int(exc.code or 0)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``ctharmonize`` console script."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -62,17 +208,29 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     name = argv[0].replace("_", "-")
     if name not in COMMANDS:
-        print(f"ctharmonize: unknown command {argv[0]!r}\n\n{_help()}", file=sys.stderr)
+        near = difflib.get_close_matches(name, list(COMMANDS), n=1)
+        hint = f" (did you mean {near[0]}?)" if near else ""
+        print(f"ctharmonize: unknown command {argv[0]!r}{hint}\n\n{_help()}", file=sys.stderr)
         return 2
-    import fire
-
+    func = _load(name)
+    if any(a in ("-h", "--help") for a in argv[1:]):
+        return _show_help(func, name)
     try:
-        fire.Fire(_load(name), command=argv[1:], name=f"ctharmonize {name}")
+        kwargs = parse_command_line(func, argv[1:], name)
+        _check_common(kwargs)
+        result = func(**kwargs)
     except CTHarmonizeError as err:
         print(f"ctharmonize {name}: error: {err}", file=sys.stderr)
         return 2
-    except fire.core.FireExit as exc:  # --help or usage error
-        return int(exc.code or 0)
+    except OSError as err:  # disk full, permissions changed meanwhile...: one line, not a traceback
+        where = f"{err.filename}: " if err.filename else ""
+        print(f"ctharmonize {name}: error: {where}{err.strerror or err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"ctharmonize {name}: interrupted", file=sys.stderr)
+        return 130
+    if result is not None:
+        print(result)
     return 0
 
 

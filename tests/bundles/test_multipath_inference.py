@@ -185,7 +185,7 @@ def test_cli_dicom_in_gives_valid_derived_dicom_out(tmp_path, tiny_bundle, gen, 
     before = {f.name: f.read_bytes() for f in src_files}
     out = tmp_path / "harmonized_dicom"
     assert main(["harmonize", "--bundle", str(tiny_bundle), "--input", str(dicom_in), "--out", str(out),
-                 "--device", "cpu", "--quiet"]) == 0
+                 "--device", "cpu", "--quiet", "--trust_bundle"]) == 0
     assert "ge_bone -> siemens_b30f" in capsys.readouterr().out
     assert {f.name: f.read_bytes() for f in sorted(dicom_in.iterdir())} == before  # input unchanged
 
@@ -215,13 +215,15 @@ def test_cli_dicom_in_gives_valid_derived_dicom_out(tmp_path, tiny_bundle, gen, 
     assert np.abs(vout.array[inside] - vin.array[inside]).max() > 10  # it did change the image
 
     # again without --overwrite: refused in one line
-    assert main(["harmonize", "--bundle", str(tiny_bundle), "--input", str(dicom_in), "--out", str(out)]) == 2
+    assert main(["harmonize", "--bundle", str(tiny_bundle), "--input", str(dicom_in), "--out", str(out),
+                 "--trust_bundle"]) == 2
     assert "exists" in capsys.readouterr().err
 
 
 def test_cli_unknown_source_and_missing_weights(tmp_path, tiny_bundle, ge_scans, capsys):
     nifti = write_volume(ge_scans["ge_bone"], tmp_path / "bone.nii.gz")  # no sidecar: header unknown
-    args = ["harmonize", "--bundle", str(tiny_bundle), "--input", str(nifti), "--out", str(tmp_path / "o.nii.gz")]
+    args = ["harmonize", "--bundle", str(tiny_bundle), "--input", str(nifti), "--out", str(tmp_path / "o.nii.gz"),
+            "--trust_bundle"]
     assert main([*args, "--source", "agfa_x"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "unknown domain 'agfa_x'" in err and "ge_bone" in err
@@ -233,13 +235,13 @@ def test_cli_unknown_source_and_missing_weights(tmp_path, tiny_bundle, ge_scans,
     no_weights = tmp_path / "bundle_without_weights"
     shutil.copytree(tiny_bundle / "configs", no_weights / "configs")
     assert main(["harmonize", "--bundle", str(no_weights), "--input", str(nifti), "--out",
-                 str(tmp_path / "o.nii.gz"), "--source", "ge_bone"]) == 2
+                 str(tmp_path / "o.nii.gz"), "--source", "ge_bone", "--trust_bundle"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and str(no_weights / "models" / "model.pt") in err and "not found" in err
 
 
 def test_load_bundle_generator_reads_config(tiny_bundle, gen):
-    loaded = load_bundle_generator(tiny_bundle, device="cpu")
+    loaded = load_bundle_generator(tiny_bundle, device="cpu", trust=True)
     assert loaded.domains == gen.domains and loaded.ngf == TINY["ngf"]
     for k, v in gen.state_dict().items():
         assert torch.equal(loaded.state_dict()[k], v)

@@ -26,17 +26,17 @@ def summary_table(entries: list[dict]) -> str:
                      for r in rows)
 
 
-def validate_datalist(path: str, check_files: bool = True, registry: str | None = None) -> None:
+def validate_datalist(datalist: str, check_files: bool = True, registry: str | None = None) -> None:
     """Validate a datalist JSON file and print a summary (entries per split x kernel).
 
     Args:
-        path: the datalist JSON file.
+        datalist: the datalist JSON file.
         check_files: also check that every referenced file exists.
         registry: a domain registry file to check kernel names against (default: the shipped one).
     """
     from ctharmonize.domains.registry import default_registry
 
-    entries = load_datalist(path, check_files=check_files, registry=registry or default_registry())
+    entries = load_datalist(datalist, check_files=check_files, registry=registry or default_registry())
     subjects = {e["subject"] for e in entries if "subject" in e}
-    print(f"{path}: valid, {len(entries)} entries, {len(subjects)} subjects")
+    print(f"{datalist}: valid, {len(entries)} entries, {len(subjects)} subjects")
     print(summary_table(entries))

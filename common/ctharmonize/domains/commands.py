@@ -19,21 +19,21 @@ def _table(registry: DomainRegistry) -> str:
                      for r in rows)
 
 
-def domains(path: str | None = None, registry: str | None = None) -> None:
+def domains(input: str | None = None, registry: str | None = None) -> None:  # noqa: A002 - the CLI flag name
     """List the known kernel domains, or print the domain of a CT volume.
 
     Args:
-        path: a DICOM series folder or NIfTI file; without it, the domain table is printed.
+        input: a DICOM series folder or NIfTI file; without it, the domain table is printed.
         registry: a domain registry JSON/YAML file (default: the shipped default_domains.json).
     """
     reg = default_registry() if registry is None else DomainRegistry.from_file(registry)
-    if path is None:
+    if input is None:
         print(_table(reg))
         return
     from ctharmonize.io import read_volume  # lazy: heavy imports only when a volume is read
 
-    volume = read_volume(path)
+    volume = read_volume(input)
     header = volume.header
-    name = reg.resolve_header(header, path=os.fspath(path))
+    name = reg.resolve_header(header, path=os.fspath(input))
     kernel = "\\".join(header.convolution_kernel) or "(none)"
-    print(f"{path}: {name} (Manufacturer {header.manufacturer!r}, ConvolutionKernel {kernel!r})")
+    print(f"{input}: {name} (Manufacturer {header.manufacturer!r}, ConvolutionKernel {kernel!r})")

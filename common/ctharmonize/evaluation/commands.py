@@ -57,13 +57,15 @@ def emphysema(
         backend: lung segmentation backend.
         threshold: LAA threshold in HU.
         out: write the measures as JSON here (atomic); otherwise only printed.
-        overwrite: replace an existing ``out``.
+        overwrite: replace an earlier ctharmonize output at ``out`` (nothing else is replaced).
     """
     from ctharmonize.evaluation.cohort import read_label_map
     from ctharmonize.evaluation.run import write_json
-    from ctharmonize.io import read_volume
+    from ctharmonize.io import check_output, read_volume
     from ctharmonize.metrics.emphysema import emphysema_measures
 
+    if out is not None:
+        check_output(out, [input, lung], overwrite)
     volume = read_volume(input)
     if lung is not None:
         mask = read_label_map(lung)
@@ -77,7 +79,7 @@ def emphysema(
     doc = {"image": str(input), "lung": lung or f"segmented ({backend})", "threshold_hu": float(threshold),
            "measures": measures}
     if out is not None:
-        write_json(doc, out, overwrite=overwrite)
+        write_json(doc, out, overwrite=overwrite, record=True)
     return json.dumps(doc["measures"], indent=2)
 
 
@@ -117,11 +119,13 @@ def evaluate(
         n_resamples: bootstrap resamples; seed: their seed.
         kl_bins: histogram bins for KL divergence.
         html: also write report.html.
-        overwrite: replace an existing ``out``.
+        overwrite: replace an earlier ctharmonize output at ``out`` (nothing else is replaced).
         progress: show a progress bar.
     """
     from ctharmonize.evaluation.run import run_evaluation
+    from ctharmonize.io import check_output
 
+    check_output(out, [datalist], overwrite)
     summary = run_evaluation(
         datalist, out, reference_kernel=reference_kernel,
         paired_references=_parse_mapping(paired_references, "paired_references"), backend=backend,
@@ -171,7 +175,10 @@ def select_checkpoint(
     """
     from ctharmonize.evaluation.checkpoint_selection import load_harmonizer_factory
     from ctharmonize.evaluation.checkpoint_selection import select_checkpoint as _select
+    from ctharmonize.io.output_check import check_not_overlapping, check_parent_writable
 
+    check_not_overlapping(out, [checkpoints, datalist])
+    check_parent_writable(out)
     ranking = _select(
         checkpoints, datalist, load_harmonizer_factory(harmonizer), out, metric_weights=_parse_mapping(weights, "weights"),
         overwrite=overwrite, split=split, reference_kernel=reference_kernel, backend=backend,
@@ -199,7 +206,7 @@ def compare_models(
         reference: the model in Cohen's d's first group (e.g. the tissue-guided model).
         out: optional JSON file for the table.
         kernels, metrics: comma-separated kernels and per-scan columns to compare.
-        overwrite: replace ``out``.
+        overwrite: replace an earlier ctharmonize output at ``out`` (nothing else is replaced).
 
     Returns:
         The table as Markdown.
@@ -209,10 +216,14 @@ def compare_models(
     from ctharmonize.evaluation.run import write_json
 
     sources = _parse_mapping(per_scan, "per_scan")
+    if out is not None:
+        from ctharmonize.io import check_output
+
+        check_output(out, list(sources.values()), overwrite)
     metric_list = comma_list(metrics)
     table = _compare(sources, reference, kernels=comma_list(kernels), metrics=metric_list)
     if out is not None:
-        write_json(table, out, overwrite=overwrite)
+        write_json(table, out, overwrite=overwrite, record=True)
     lines = [f"| Cohen's d: {reference} vs | kernel | " + " | ".join(metric_list) + " |",
              "| --- | --- | " + " | ".join("---" for _ in metric_list) + " |"]
     for model, by_kernel in table.items():

@@ -33,9 +33,9 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def write_json(data: Any, path: str | os.PathLike, overwrite: bool = False) -> Path:
-    """Write strict JSON (NaN/inf as null) atomically."""
-    with atomic_path(path, overwrite=overwrite) as tmp:
+def write_json(data: Any, path: str | os.PathLike, overwrite: bool = False, record: bool = False) -> Path:
+    """Write strict JSON (NaN/inf as null) atomically; ``record``: a user-facing output (see ``atomic_path``)."""
+    with atomic_path(path, overwrite=overwrite, record=record) as tmp:
         tmp.write_text(json.dumps(_jsonable(data), indent=2, allow_nan=False) + "\n", encoding="utf-8")
     return Path(path)
 
@@ -92,7 +92,7 @@ def run_evaluation(
     summary["settings"] = {"datalist": None if source is None else str(source), "backend": backend,
                            "mask_source": mask_source, "split": split,
                            "paired_references": cohort.paired_references}
-    with atomic_path(out, overwrite=overwrite, directory=True) as tmp:
+    with atomic_path(out, overwrite=overwrite, directory=True, record=True) as tmp:
         write_csv(result.rows, tmp / "per_scan.csv")
         write_json(summary, tmp / "summary.json")
         figures = {

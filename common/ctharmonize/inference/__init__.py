@@ -9,7 +9,6 @@ from ctharmonize.inference.bundle_generator import (
     load_bundle_generator,
     read_bundle_config,
 )
-from ctharmonize.inference.bundle_root import default_bundle_root
 from ctharmonize.inference.generator_weights import (
     GENERATOR_KEYS,
     extract_generator_state,
@@ -34,7 +33,6 @@ __all__ = [
     "bundle_model_name",
     "check_model_domain",
     "default_batch_size",
-    "default_bundle_root",
     "ensure_sample_volume",
     "extract_generator_state",
     "harmonize_datalist",

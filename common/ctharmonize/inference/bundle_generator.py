@@ -16,16 +16,23 @@ from ctharmonize.inference.generator_weights import load_generator_weights
 __all__ = ["read_bundle_config", "bundle_model_name", "load_bundle_generator"]
 
 
-def read_bundle_config(bundle_dir: str | os.PathLike, config_file: str = "configs/inference.json", **overrides: Any):
+def read_bundle_config(bundle_dir: str | os.PathLike, config_file: str = "configs/inference.json",
+                       trust: bool = False, **overrides: Any):
     """A MONAI ``ConfigParser`` of ``bundle_dir/config_file`` (and its metadata) with ``bundle_root`` set
-    to ``bundle_dir`` and ``overrides`` (config id -> value) applied. Raises :class:`ConfigError`."""
+    to ``bundle_dir`` and ``overrides`` (config id -> value) applied.
+
+    The bundle must be trusted (:func:`ctharmonize.bundle.check_bundle_trusted`; ``trust=True`` is the
+    caller's explicit decision) before anything is parsed. Raises :class:`ConfigError`."""
     from monai.bundle import ConfigParser
+
+    from ctharmonize.bundle.trust import check_bundle_trusted
 
     bundle = Path(bundle_dir)
     config = bundle / config_file
     if not config.is_file():
         problem = "no such bundle folder" if not bundle.is_dir() else f"not a bundle: {config_file} not found"
         raise ConfigError(bundle, problem)
+    check_bundle_trusted(bundle, trust=trust)
     parser = ConfigParser()
     try:
         parser.read_config(os.fspath(config))
@@ -48,7 +55,8 @@ def bundle_model_name(parser) -> str:
 
 
 def load_bundle_generator(bundle_dir: str | os.PathLike, device: str | torch.device | None = None,
-                          weights: str | os.PathLike | None = None, **overrides: Any) -> nn.Module:
+                          weights: str | os.PathLike | None = None, trust: bool = False,
+                          **overrides: Any) -> nn.Module:
     """The bundle's ``network_def`` (a ``MultipathGenerator``) with weights loaded, in eval mode on ``device``.
 
     Args:
@@ -56,12 +64,13 @@ def load_bundle_generator(bundle_dir: str | os.PathLike, device: str | torch.dev
         device: torch device (default: CUDA when available, else CPU).
         weights: checkpoint file (default: the config's ``ckpt_path``, ``models/model.pt``); a plain state
             dict or one nested under ``"G"``/``"generator"``/... (see :func:`extract_generator_state`).
+        trust: run the configs of a bundle that is not trusted otherwise (see :func:`read_bundle_config`).
         overrides: config id -> value (e.g. ``ngf=8``).
 
     Raises:
         ConfigError for a bad bundle; WeightsError (one line naming the file) for missing or mismatching weights.
     """
-    parser = read_bundle_config(bundle_dir, **overrides)
+    parser = read_bundle_config(bundle_dir, trust=trust, **overrides)
     try:
         generator = parser.get_parsed_content("network_def")
         ckpt = weights if weights is not None else parser.get_parsed_content("ckpt_path")

@@ -23,6 +23,7 @@ def harmonize(
     weights: str | None = None,
     amp: bool = True,
     quiet: bool = False,
+    trust_bundle: bool = False,
 ) -> str:
     """Harmonize a chest CT volume to a target reconstruction kernel with a multipath cycleGAN bundle.
 
@@ -35,10 +36,13 @@ def harmonize(
         device: cpu, cuda or cuda:N (default: CUDA when available).
         batch_size: axial slices per forward pass (default 8 on CUDA, 2 on CPU, where larger
             batches are slower).
-        overwrite: replace an existing output.
+        overwrite: replace an earlier ctharmonize output at ``out`` (nothing else is ever replaced; the
+            output is never the input, inside it or around it).
         weights: checkpoint to use instead of the bundle's models/model.pt.
         amp: bf16 autocast on CUDA (ignored on CPU).
         quiet: no progress output.
+        trust_bundle: run the configs of a bundle that is neither shipped with ctharmonize nor recorded
+            with ``ctharmonize trust-bundle`` (a bundle config is code: review it first).
 
     Returns:
         a one-line summary.
@@ -51,8 +55,10 @@ def harmonize(
     )
     from ctharmonize.inference.harmonize import harmonize_volume
     from ctharmonize.inference.source_domain import check_model_domain, resolve_source_domain
-    from ctharmonize.io import check_writable, read_volume, write_volume
+    from ctharmonize.io import check_output, check_volume_output_path, read_volume, write_volume
+    from ctharmonize.torch_device import resolve_device
 
+    device = str(resolve_device(device)) if device else None
     if batch_size is None:
         from ctharmonize.inference import default_batch_size
 
@@ -61,9 +67,12 @@ def harmonize(
         raise ConfigError(None, f"--batch_size must be >= 1, got {batch_size}")
     registry = default_registry()
     registry.validate_name(str(target))
-    check_writable(out, overwrite)
-    parser = read_bundle_config(bundle)
-    generator = load_bundle_generator(bundle, device=device, weights=weights)
+    if source is not None:
+        registry.validate_name(str(source))
+    check_volume_output_path(out)
+    check_output(out, [input, bundle, weights], overwrite)
+    parser = read_bundle_config(bundle, trust=trust_bundle)
+    generator = load_bundle_generator(bundle, device=device, weights=weights, trust=trust_bundle)
     check_model_domain(str(target), generator.domains, "target", bundle)
     volume = read_volume(input)
     src = resolve_source_domain(volume, source, generator.domains, path=input, registry=registry)
@@ -93,12 +102,14 @@ def average_weights(paths: str | list | tuple, out: str, overwrite: bool = False
         paths: weights files (model.pt, selector candidates or training checkpoints), a list or a
             comma-separated string; at least one.
         out: output state-dict file (written atomically).
-        overwrite: replace an existing ``out``.
+        overwrite: replace an earlier ctharmonize output at ``out``.
     """
     from ctharmonize.cli import comma_list
     from ctharmonize.inference.weight_averaging import average_generator_weights
+    from ctharmonize.io.output_check import check_output
 
     files = comma_list(paths)
+    check_output(out, files, overwrite)
     average_generator_weights(files, out, overwrite=overwrite)
     print(f"{out}: mean of {len(files)} generator weight files", file=sys.stderr)
     return out

@@ -51,6 +51,6 @@ def average_generator_weights(paths: Sequence[str | os.PathLike], out: str | os.
                     raise WeightsError(path, f"integer tensor {key} differs from {first_path}; cannot average it")
             result[key] = value.clone()
     if out is not None:
-        with atomic_path(out, overwrite=overwrite) as tmp:
+        with atomic_path(out, overwrite=overwrite, record=True) as tmp:
             torch.save(result, tmp)
     return result

@@ -1,6 +1,6 @@
 """CT volume I/O: DICOM series and NIfTI to :class:`Volume` (HU) and back."""
 
-from ctharmonize.io.atomic import atomic_path, check_writable
+from ctharmonize.io.atomic import atomic_path, check_writable, is_tool_output
 from ctharmonize.io.dicom_header import header_summary
 from ctharmonize.io.dicom_reader import read_dicom
 from ctharmonize.io.dicom_writer import write_dicom
@@ -12,9 +12,10 @@ from ctharmonize.io.fov import (
     fov_mask_from_padding,
 )
 from ctharmonize.io.nifti import read_nifti, write_nifti
+from ctharmonize.io.output_check import check_output
 from ctharmonize.io.read import read_volume
 from ctharmonize.io.volume import HeaderSummary, Volume
-from ctharmonize.io.write import write_volume
+from ctharmonize.io.write import check_volume_output_path, write_volume
 
 __all__ = [
     "AIR_HU",
@@ -22,11 +23,14 @@ __all__ = [
     "HeaderSummary",
     "Volume",
     "atomic_path",
+    "check_output",
+    "check_volume_output_path",
     "check_writable",
     "circular_fov_mask",
     "detect_padding_mask",
     "fov_mask_from_padding",
     "header_summary",
+    "is_tool_output",
     "read_dicom",
     "read_nifti",
     "read_volume",

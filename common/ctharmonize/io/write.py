@@ -13,7 +13,16 @@ from ctharmonize.io.nifti import is_nifti_path, write_nifti
 from ctharmonize.io.read import UNSUPPORTED_SUFFIXES
 from ctharmonize.io.volume import Volume
 
-__all__ = ["write_volume"]
+__all__ = ["write_volume", "check_volume_output_path"]
+
+
+def check_volume_output_path(path: str | os.PathLike) -> Path:
+    """Raise :class:`UnsupportedFormatError` unless ``path`` names a NIfTI file or a DICOM series folder."""
+    path = Path(path)
+    if not is_nifti_path(path) and path.suffix.lower() in UNSUPPORTED_SUFFIXES | {".dcm", ".ima"}:
+        raise UnsupportedFormatError(
+            path, f"cannot write {path.suffix!r}; give a .nii/.nii.gz file or a folder name for a DICOM series")
+    return path
 
 
 def write_volume(
@@ -47,9 +56,7 @@ def write_volume(
     if is_nifti_path(path):
         return write_nifti(volume, path, overwrite=overwrite, dtype=nifti_dtype, sidecar=sidecar,
                            padding=nifti_padding)
-    if path.suffix.lower() in UNSUPPORTED_SUFFIXES | {".dcm", ".ima"}:
-        raise UnsupportedFormatError(
-            path, f"cannot write {path.suffix!r}; give a .nii/.nii.gz file or a folder name for a DICOM series")
+    check_volume_output_path(path)
     return write_dicom(
         volume, path, overwrite=overwrite, series_description_suffix=series_description_suffix,
         derivation_description=derivation_description, model_name=model_name, target_kernel=target_kernel,

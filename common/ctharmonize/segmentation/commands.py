@@ -19,6 +19,16 @@ def _summary(labels: np.ndarray, voxel_ml: float, codes) -> str:
     return ", ".join(f"{_NAMES[c]} {counts[c] * voxel_ml:.1f} mL" for c in codes)
 
 
+def _check_label_output(out: str, inputs: list, overwrite: bool) -> None:
+    from ctharmonize.errors import UnsupportedFormatError
+    from ctharmonize.io.nifti import is_nifti_path
+    from ctharmonize.io.output_check import check_output
+
+    if not is_nifti_path(out):
+        raise UnsupportedFormatError(out, "a label map is written as NIfTI; give a .nii or .nii.gz output")
+    check_output(out, inputs, overwrite)
+
+
 def segment_lungs(input: str, out: str, backend: str = "threshold", weights: str | None = None,
                   model: str = "R231", mask_from: str | None = None, device: str | None = None,
                   overwrite: bool = False) -> str:
@@ -32,13 +42,13 @@ def segment_lungs(input: str, out: str, backend: str = "threshold", weights: str
         model: lungmask model: R231, LTRCLobes or R231CovidWeb.
         mask_from: another image on the same grid to compute the mask on (e.g. the soft-kernel series).
         device: cpu or cuda (default: cuda when available).
-        overwrite: replace an existing output.
+        overwrite: replace an earlier ctharmonize output at ``out`` (nothing else is replaced).
     Returns:
         a one-line summary with the lung volumes in mL.
     """
-    from ctharmonize.io import check_writable, read_volume
+    from ctharmonize.io import read_volume
 
-    check_writable(out, overwrite)
+    _check_label_output(out, [input, mask_from], overwrite)
     vol = read_volume(input)
     source = read_volume(mask_from) if mask_from is not None else None
     lung = _segment_lungs(vol, backend=backend, device=device, weights=weights, model=model,
@@ -58,13 +68,13 @@ def body_composition(input: str, out: str, backend: str = "threshold", lung: str
         backend: threshold or totalsegmentator.
         lung: optional lung label map (NIfTI, 1 right / 2 left) on the same grid; default: computed.
         device: cpu or cuda (totalsegmentator only).
-        overwrite: replace an existing output.
+        overwrite: replace an earlier ctharmonize output at ``out`` (nothing else is replaced).
     Returns:
         a one-line summary with the tissue volumes in mL.
     """
-    from ctharmonize.io import check_writable, read_volume
+    from ctharmonize.io import read_volume
 
-    check_writable(out, overwrite)
+    _check_label_output(out, [input, lung], overwrite)
     vol = read_volume(input)
     lung_mask = None
     if lung is not None:

@@ -30,6 +30,6 @@ def write_label_nifti(labels: np.ndarray, volume: Volume, path: str | os.PathLik
     img.set_sform(volume.affine_ras(), code=1)
     img.set_qform(volume.affine_ras(), code=1)
     img.header.set_xyzt_units("mm")
-    with atomic_path(path, overwrite=overwrite) as tmp:
+    with atomic_path(path, overwrite=overwrite, record=True) as tmp:
         nib.save(img, str(tmp))
     return path

@@ -19,13 +19,15 @@ def simulate(out: str, subjects: int = 4, size: int = 256, slices: int = 32, see
         seed: master random seed.
         dicom: also write DICOM series under dicom/.
         vendors: comma-separated vendor keys (siemens, ge).
-        overwrite: replace an existing output folder.
+        overwrite: replace an earlier output folder of ctharmonize.
         progress: show a progress bar.
     Returns:
         the path of the written datalist.json.
     """
     from ctharmonize.cli import comma_list
+    from ctharmonize.io.output_check import check_output
 
+    check_output(out, (), overwrite)
     vend = comma_list(vendors)
     return str(generate_dataset(out, subjects=subjects, size=size, slices=slices, seed=seed, dicom=dicom,
                                 vendors=vend, overwrite=overwrite, progress=progress))

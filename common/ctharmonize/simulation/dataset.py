@@ -103,7 +103,7 @@ def generate_dataset(
     from tqdm.auto import tqdm
 
     entries = []
-    with atomic_path(out_dir, overwrite=overwrite, directory=True) as tmp:
+    with atomic_path(out_dir, overwrite=overwrite, directory=True, record=True) as tmp:
         for vi, spec, i in tqdm(jobs, desc="simulate", unit="subject", disable=not progress):
             subject = f"sim-{spec.name}-{i:03d}"
             ph_seed = int(np.random.SeedSequence([int(seed), vi, i]).generate_state(1)[0] % (2**31))
