@@ -8,8 +8,9 @@ line naming the argument and the valid flags (exit status 2), and nothing is rea
 Values are taken as typed: a path is always a string (a folder named ``True``, ``None`` or
 ``[1, 2]`` stays that string), ``bool`` flags accept ``--flag``, ``--noflag`` or ``--flag
 true|false``, ``int``/``float`` arguments must parse as numbers. A positional argument fills the
-command's next parameter in signature order. ``--help`` shows the command's docstring (rendered by
-fire). Any :class:`~ctharmonize.errors.CTHarmonizeError` is printed as one line (exit status 2).
+command's next non-bool parameter in signature order. ``--help`` shows the command's flags with their docstring
+text. (fire's parser was replaced because it runs a command before it reports a stray flag, and turns
+a folder named ``True`` into a bool.) Any :class:`~ctharmonize.errors.CTHarmonizeError` is printed as one line (exit status 2).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from typing import Any
 
 from ctharmonize.errors import ConfigError, CTHarmonizeError
 
-__all__ = ["COMMANDS", "UsageError", "comma_list", "main", "parse_command_line"]
+__all__ = ["COMMANDS", "UsageError", "comma_list", "command_help", "main", "parse_command_line"]
 
 # command name -> ("module", "function", one-line summary)
 COMMANDS: dict[str, tuple[str, str, str]] = {
@@ -156,8 +157,12 @@ def parse_command_line(func: Callable, argv: list[str], command: str) -> dict[st
                 given[key] = False
                 continue
             if not eq:
-                if bool in kinds[key] and (i >= len(argv) or argv[i].lower() not in _TRUE | _FALSE):
-                    given[key] = True
+                if bool in kinds[key] and str not in kinds[key]:
+                    if i < len(argv) and not argv[i].startswith("-"):  # --flag true|false
+                        given[key] = _convert(flag, argv[i], kinds[key])
+                        i += 1
+                    else:
+                        given[key] = True
                     continue
                 if i >= len(argv) or (argv[i].startswith("--") and len(argv[i]) > 2):
                     raise UsageError(None, f"{flag} needs a value")
@@ -169,7 +174,7 @@ def parse_command_line(func: Callable, argv: list[str], command: str) -> dict[st
                                    f"that starts with '-')")
         else:
             positional.append(token)
-    free = [n for n in params if n not in given]
+    free = [n for n in params if n not in given and not (bool in kinds[n] and str not in kinds[n])]
     if len(positional) > len(free):
         raise UsageError(None, f"too many arguments: {' '.join(positional[len(free):])!r}; valid flags: {valid}")
     for name, value in zip(free, positional, strict=False):
@@ -190,14 +195,56 @@ def _check_common(kwargs: dict[str, Any]) -> None:
         raise UsageError(None, f"--batch_size must be >= 1, got {kwargs['batch_size']}")
 
 
-def _show_help(func: Callable, name: str) -> int:
-    import fire
-
+def _doc_args(doc: str) -> dict[str, str]:
+    """The ``Args:`` section of a Google-style docstring: name -> text (``a, b: text`` names both)."""
+    out: dict[str, str] = {}
+    lines = doc.splitlines()
     try:
-        fire.Fire(func, command=["--help"], name=f"ctharmonize {name}")
-    except fire.core.FireExit as exc:
-        return int(exc.code or 0)
-    return 0
+        i = next(k for k, line in enumerate(lines) if line.strip() == "Args:") + 1
+    except StopIteration:
+        return out
+    indent, current = None, []
+    for line in lines[i:]:
+        if not line.strip():
+            continue
+        width = len(line) - len(line.lstrip())
+        if indent is None:
+            indent = width
+        if width < indent:
+            break
+        if width == indent and ":" in line:
+            names, _, text = line.strip().partition(":")
+            current = [n.strip() for n in names.split(",")]
+            for n in current:
+                out[n] = text.strip()
+        else:
+            for n in current:
+                out[n] += " " + line.strip()
+    return out
+
+
+def command_help(func: Callable, name: str) -> str:
+    """Usage, summary and one line per flag (type, default, docstring text) of a command."""
+    doc = inspect.getdoc(func) or ""
+    summary = doc.split("\n\n", 1)[0].replace("\n", " ")
+    described = _doc_args(doc)
+    params = inspect.signature(func).parameters
+    required = [n for n, p in params.items() if p.default is inspect.Parameter.empty]
+    usage = " ".join([f"ctharmonize {name}", *(f"--{n} {n.upper()}" for n in required), "[flags]"])
+    lines = [f"usage: {usage}", "", summary, "", "flags:"]
+    for n, p in params.items():
+        if p.default is inspect.Parameter.empty:
+            default = "required"
+        elif isinstance(p.default, bool):
+            default = f"default {str(p.default).lower()}; --{n} / --no{n}"
+        else:
+            default = f"default {p.default!r}"
+        lines.append(f"  --{n} ({default})")
+        if described.get(n):
+            lines.append(f"      {described[n]}")
+    lines += ["", "Positional arguments fill the flags in this order. Values are taken as typed: a path is "
+              "always a string."]
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -214,7 +261,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     func = _load(name)
     if any(a in ("-h", "--help") for a in argv[1:]):
-        return _show_help(func, name)
+        print(command_help(func, name))
+        return 0
     try:
         kwargs = parse_command_line(func, argv[1:], name)
         _check_common(kwargs)
