@@ -7,8 +7,8 @@ command runs: an unknown or misspelled flag, a missing argument or a value of th
 line naming the argument and the valid flags (exit status 2), and nothing is read or written.
 Values are taken as typed: a path is always a string (a folder named ``True``, ``None`` or
 ``[1, 2]`` stays that string), ``bool`` flags accept ``--flag``, ``--noflag`` or ``--flag
-true|false``, ``int``/``float`` arguments must parse as numbers. A positional argument fills the
-command's next non-bool parameter in signature order. ``--help`` shows the command's flags with their docstring
+true|false``, ``int``/``float`` arguments must parse as numbers. Positional arguments fill the
+command's required parameters in order (a command without any takes its first parameter so). ``--help`` shows the command's flags with their docstring
 text. (fire's parser was replaced because it runs a command before it reports a stray flag, and turns
 a folder named ``True`` into a bool.) Any :class:`~ctharmonize.errors.CTHarmonizeError` is printed as one line (exit status 2).
 """
@@ -26,7 +26,7 @@ from typing import Any
 
 from ctharmonize.errors import ConfigError, CTHarmonizeError
 
-__all__ = ["COMMANDS", "UsageError", "comma_list", "command_help", "main", "parse_command_line"]
+__all__ = ["COMMANDS", "UsageError", "comma_list", "command_help", "main", "parse_command_line", "rescale_pair"]
 
 # command name -> ("module", "function", one-line summary)
 COMMANDS: dict[str, tuple[str, str, str]] = {
@@ -61,6 +61,20 @@ def comma_list(value: Any) -> list[str]:
     if isinstance(value, str):
         return [v.strip() for v in value.split(",") if v.strip()]
     return [str(v) for v in value]
+
+
+def rescale_pair(value: Any) -> tuple[float, float] | None:
+    """``--assume_rescale "SLOPE,INTERCEPT"`` (e.g. ``"1,-1024"``) -> (1.0, -1024.0); None stays None."""
+    if value is None:
+        return None
+    items = comma_list(value) if not isinstance(value, (int, float)) else [str(value)]
+    try:
+        slope, intercept = (float(v) for v in items)
+    except ValueError:
+        raise UsageError(None, f"--assume_rescale expects SLOPE,INTERCEPT (e.g. 1,-1024), got {value!r}") from None
+    if not (slope != 0 and abs(slope) < 1e6 and abs(intercept) < 1e6):
+        raise UsageError(None, f"--assume_rescale slope must be non-zero and values finite, got {value!r}")
+    return slope, intercept
 
 
 def _load(name: str) -> Callable:
@@ -174,7 +188,8 @@ def parse_command_line(func: Callable, argv: list[str], command: str) -> dict[st
                                    f"that starts with '-')")
         else:
             positional.append(token)
-    free = [n for n in params if n not in given and not (bool in kinds[n] and str not in kinds[n])]
+    required = [n for n, p in params.items() if p.default is inspect.Parameter.empty]
+    free = [n for n in (required or list(params)[:1]) if n not in given]
     if len(positional) > len(free):
         raise UsageError(None, f"too many arguments: {' '.join(positional[len(free):])!r}; valid flags: {valid}")
     for name, value in zip(free, positional, strict=False):
@@ -242,8 +257,8 @@ def command_help(func: Callable, name: str) -> str:
         lines.append(f"  --{n} ({default})")
         if described.get(n):
             lines.append(f"      {described[n]}")
-    lines += ["", "Positional arguments fill the flags in this order. Values are taken as typed: a path is "
-              "always a string."]
+    lines += ["", "Positional arguments fill the required flags in this order. Values are taken as typed: "
+              "a path is always a string."]
     return "\n".join(lines)
 
 

@@ -28,6 +28,14 @@ __all__ = [
     "OutputExistsError",
     "ConfigError",
     "WeightsError",
+    "GeometryError",
+    "IrregularGeometryError",
+    "NonAxialError",
+    "NiftiGeometryError",
+    "ImageTooLargeError",
+    "LabelMapError",
+    "SeriesNotFoundError",
+    "SelectionRulesError",
 ]
 
 
@@ -109,3 +117,35 @@ class ConfigError(CTHarmonizeError):
 
 class WeightsError(CTHarmonizeError):
     """A weights file is missing, unreadable or does not match the network."""
+
+
+class GeometryError(InputError):
+    """A volume's geometry cannot be expressed in the requested output (e.g. a skewed in-plane grid as DICOM)."""
+
+
+class IrregularGeometryError(GeometryError):
+    """Slices are not on a regular orthogonal grid (gantry tilt, missing slices); resample explicitly."""
+
+
+class NonAxialError(InputError):
+    """The slices are not axial (sagittal, coronal or oblique reformat) but the model expects axial slices."""
+
+
+class NiftiGeometryError(GeometryError):
+    """A NIfTI file's voxel grid cannot be used: zero/negative/NaN voxel sizes, a sheared or skewed affine."""
+
+
+class ImageTooLargeError(InputError):
+    """An image header claims more voxels than ctharmonize reads (checked before any allocation)."""
+
+
+class LabelMapError(InputError):
+    """A label map holds values that are not labels, or lies on another voxel grid than its image."""
+
+
+class SeriesNotFoundError(InputError):
+    """No series of a study folder or DICOMDIR is the one asked for (``--series``) or matches the selection rules."""
+
+
+class SelectionRulesError(ConfigError):
+    """A series selection rules file (MONAI Deploy ``DICOMSeriesSelectorOperator`` format) is invalid."""

@@ -9,7 +9,6 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pytest
-
 from corpus_harness import expect_refusal, one_line_error, run_cli
 
 from ctharmonize.cli import COMMANDS, _load

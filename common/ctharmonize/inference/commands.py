@@ -24,6 +24,11 @@ def harmonize(
     amp: bool = True,
     quiet: bool = False,
     trust_bundle: bool = False,
+    series: str | None = None,
+    rules: str | None = None,
+    allow_non_axial: bool = False,
+    resample: bool = False,
+    assume_rescale: str | None = None,
 ) -> str:
     """Harmonize a chest CT volume to a target reconstruction kernel with a multipath cycleGAN bundle.
 
@@ -43,10 +48,19 @@ def harmonize(
         quiet: no progress output.
         trust_bundle: run the configs of a bundle that is neither shipped with ctharmonize nor recorded
             with ``ctharmonize trust-bundle`` (a bundle config is code: review it first).
+        series: SeriesInstanceUID or SeriesNumber of the series to harmonize in a study folder or
+            DICOMDIR (default: the one CT axial original series; see ``ctharmonize series``).
+        rules: series selection rules JSON (MONAI Deploy DICOMSeriesSelectorOperator format).
+        allow_non_axial: harmonize sagittal/coronal reformats with the axial-trained network anyway.
+        resample: NIfTI output of a tilted or unevenly spaced series: resample the result onto a
+            regular grid (DICOM output keeps each slice's own position and needs no resampling).
+        assume_rescale: "SLOPE,INTERCEPT" to assume for slices without rescale tags or with a
+            RescaleType other than HU (default: refuse them).
 
     Returns:
         a one-line summary.
     """
+    from ctharmonize.cli import rescale_pair
     from ctharmonize.domains import default_registry
     from ctharmonize.inference.bundle_generator import (
         bundle_model_name,
@@ -56,6 +70,9 @@ def harmonize(
     from ctharmonize.inference.harmonize import harmonize_volume
     from ctharmonize.inference.source_domain import check_model_domain, resolve_source_domain
     from ctharmonize.io import check_output, check_volume_output_path, read_volume, write_volume
+    from ctharmonize.io.nifti import is_nifti_path
+    from ctharmonize.io.resample import require_regular, resample_to_regular
+    from ctharmonize.io.slice_orientation import check_axial
     from ctharmonize.torch_device import resolve_device
 
     device = str(resolve_device(device)) if device else None
@@ -71,10 +88,15 @@ def harmonize(
         registry.validate_name(str(source))
     check_volume_output_path(out)
     check_output(out, [input, bundle, weights], overwrite)
+    rescale = rescale_pair(assume_rescale)
     parser = read_bundle_config(bundle, trust=trust_bundle)
     generator = load_bundle_generator(bundle, device=device, weights=weights, trust=trust_bundle)
     check_model_domain(str(target), generator.domains, "target", bundle)
-    volume = read_volume(input)
+    volume = read_volume(input, series=series, rules=rules, slicewise=True, rescale_default=rescale)
+    if not allow_non_axial:
+        check_axial(volume, input)
+    if is_nifti_path(out) and not resample:
+        require_regular(volume, input)  # before the model runs
     src = resolve_source_domain(volume, source, generator.domains, path=input, registry=registry)
     started = time.perf_counter()
 
@@ -90,6 +112,8 @@ def harmonize(
     )
     if not quiet:
         print(file=sys.stderr)
+    if is_nifti_path(out) and not result.is_regular:
+        result = resample_to_regular(result, path=input)
     written = write_volume(result, out, overwrite=overwrite, model_name=model_name, target_kernel=str(target))
     seconds = time.perf_counter() - started
     return f"{os.fspath(written)}: {src} -> {target}, {volume.shape[0]} slices in {seconds:.1f} s"

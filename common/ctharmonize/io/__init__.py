@@ -14,6 +14,8 @@ from ctharmonize.io.fov import (
 from ctharmonize.io.nifti import read_nifti, write_nifti
 from ctharmonize.io.output_check import check_output
 from ctharmonize.io.read import read_volume
+from ctharmonize.io.resample import require_regular, resample_to_regular
+from ctharmonize.io.slice_orientation import check_axial, slice_orientation
 from ctharmonize.io.volume import HeaderSummary, Volume
 from ctharmonize.io.write import check_volume_output_path, write_volume
 
@@ -23,6 +25,7 @@ __all__ = [
     "HeaderSummary",
     "Volume",
     "atomic_path",
+    "check_axial",
     "check_output",
     "check_volume_output_path",
     "check_writable",
@@ -34,6 +37,9 @@ __all__ = [
     "read_dicom",
     "read_nifti",
     "read_volume",
+    "require_regular",
+    "resample_to_regular",
+    "slice_orientation",
     "write_dicom",
     "write_nifti",
     "write_volume",

@@ -3,6 +3,11 @@
 * Every file is parsed once (pixel data included) in a thread pool.
 * Slices are sorted by their ImagePositionPatient projected on the slice normal
   (ImageOrientationPatient row x column), never by file name or InstanceNumber.
+* By default the slices must lie on a regular orthogonal grid: gantry tilt, missing slices and
+  uneven spacing are refused (the 3-D steps need a grid). ``slicewise=True`` accepts them and keeps
+  every slice's position (``Volume.slice_positions``) for slice-wise harmonization, DICOM -> DICOM;
+  duplicate positions are always refused.
+* The slice plane (axial / sagittal / coronal / oblique) is recorded in ``header.extra["orientation"]``.
 * RescaleSlope / RescaleIntercept are applied per slice; compressed transfer syntaxes
   (JPEG 2000, JPEG-LS, JPEG lossless, RLE) are decoded by pydicom's pylibjpeg plugins.
 * Outside-FOV padding (PixelPaddingValue [.. PixelPaddingRangeLimit] in raw values, or -2048,
@@ -46,6 +51,7 @@ from ctharmonize.io.dicom_file import (
 )
 from ctharmonize.io.dicom_header import header_summary
 from ctharmonize.io.fov import AIR_HU, PADDING_VALUES_HU
+from ctharmonize.io.slice_orientation import slice_orientation
 from ctharmonize.io.volume import Volume
 
 __all__ = ["read_dicom", "list_dicom_candidates", "IGNORED_NAMES", "IGNORED_SUFFIXES"]
@@ -106,10 +112,19 @@ def _check_consistent(folder: Path, slices: list[DicomSlice]) -> tuple[np.ndarra
     return iop, spacing
 
 
+_SLICEWISE_HINT = ("pass slicewise=True to keep each slice's own geometry (harmonization is slice-wise; "
+                   "3-D use then needs explicit resampling)")
+
+
 def _geometry(
-    folder: Path, slices: list[DicomSlice], allow_tilt: bool, spacing_tolerance: float
-) -> tuple[list[DicomSlice], tuple[float, float, float], np.ndarray, np.ndarray]:
-    """Sort slices along the normal and check spacing and tilt. Returns (sorted, spacing, origin, direction)."""
+    folder: Path, slices: list[DicomSlice], allow_tilt: bool, spacing_tolerance: float, slicewise: bool = False
+) -> tuple[list[DicomSlice], tuple[float, float, float], np.ndarray, np.ndarray, np.ndarray | None]:
+    """Sort slices along the normal and check spacing and tilt.
+
+    Returns (sorted slices, spacing, origin, direction, slice_positions). ``slice_positions`` (Z, 3)
+    is set only with ``slicewise`` for a series off a regular orthogonal grid (tilt, uneven gaps);
+    the direction is then (row, column, normal) and the slice spacing the median gap along the normal.
+    """
     iop, pixel_spacing = _check_consistent(folder, slices)
     row, col = iop[:3], iop[3:]
     if np.linalg.norm(row) < 1e-6 or np.linalg.norm(col) < 1e-6:
@@ -119,13 +134,13 @@ def _geometry(
         raise InputError(slices[0].path, "ImageOrientationPatient row and column directions are not orthogonal")
     normal = np.cross(row, col)
 
-    if not allow_tilt:
+    if not allow_tilt and not slicewise:
         for s in slices:
             tilt = float_or(s.ds, "GantryDetectorTilt", 0.0)
             if abs(tilt) > 1e-6:
                 raise GantryTiltError(
-                    s.path, f"acquired with gantry tilt (GantryDetectorTilt {tilt:g} deg); "
-                    "pass allow_tilt=True to read the sheared geometry")
+                    s.path, f"acquired with gantry tilt (GantryDetectorTilt {tilt:g} deg); {_SLICEWISE_HINT}, "
+                    "or pass allow_tilt=True to read the sheared geometry")
 
     positions = np.stack([_vector(s.ds, "ImagePositionPatient", 3, s.path) for s in slices])
     proj = positions @ normal
@@ -133,11 +148,12 @@ def _geometry(
     slices = [slices[i] for i in order]
     positions, proj = positions[order], proj[order]
     sx, sy = float(pixel_spacing[1]), float(pixel_spacing[0])  # PixelSpacing = (row spacing, column spacing)
+    direction = np.column_stack([row, col, normal])
 
     if len(slices) == 1:
         thickness = float_or(slices[0].ds, "SliceThickness", 0.0)
         sz = thickness if thickness > 0 else 1.0
-        return slices, (sx, sy, sz), positions[0], np.column_stack([row, col, normal])
+        return slices, (sx, sy, sz), positions[0], direction, None
 
     gaps = np.diff(proj)
     dup = np.flatnonzero(gaps <= 1e-3)
@@ -149,28 +165,31 @@ def _geometry(
     expected = float(np.median(gaps))
     deviation = np.abs(gaps - expected) / expected
     bad = np.flatnonzero(deviation > spacing_tolerance)
-    if bad.size:
+    if bad.size and not slicewise:
         i = int(bad[np.argmax(deviation[bad])])
         raise SliceSpacingError(
             folder, f"uneven slice spacing: gap of {gaps[i]:.4g} mm between slice {i} ({slices[i].path.name}, "
             f"{proj[i]:.3f} mm) and slice {i + 1} ({slices[i + 1].path.name}, {proj[i + 1]:.3f} mm), "
-            f"expected {expected:.4g} mm (tolerance {spacing_tolerance:.1%}); missing or extra slices?")
+            f"expected {expected:.4g} mm (tolerance {spacing_tolerance:.1%}); missing or extra slices? "
+            f"{_SLICEWISE_HINT}")
 
     offsets = positions - positions[0]
     in_plane = np.abs(offsets @ np.column_stack([row, col]))
     drift = float(in_plane.max())
-    direction = np.column_stack([row, col, normal])
+    tilted = drift > 0.1 * min(sx, sy)
+    if slicewise and (tilted or bad.size):
+        return slices, (sx, sy, expected), positions[0], direction, positions
     sz = float((proj[-1] - proj[0]) / (len(slices) - 1))
-    if drift > 0.1 * min(sx, sy):
+    if tilted:
         stack = offsets[-1] / np.linalg.norm(offsets[-1])
         angle = float(np.degrees(np.arccos(np.clip(stack @ normal, -1.0, 1.0))))
         if not allow_tilt:
             raise GantryTiltError(
                 folder, f"slice stack is tilted {angle:.2f} deg from the image normal (gantry tilt or "
-                "sheared stack); pass allow_tilt=True to read the sheared geometry")
+                f"sheared stack); {_SLICEWISE_HINT}, or pass allow_tilt=True to read the sheared geometry")
         direction = np.column_stack([row, col, stack])
         sz = float(np.linalg.norm(offsets[-1]) / (len(slices) - 1))
-    return slices, (sx, sy, sz), positions[0], direction
+    return slices, (sx, sy, sz), positions[0], direction, None
 
 
 def _padding_range(s: DicomSlice) -> tuple[float, float] | None:
@@ -188,6 +207,7 @@ def read_dicom(
     path: str | os.PathLike,
     *,
     allow_tilt: bool = False,
+    slicewise: bool = False,
     spacing_tolerance: float = 0.01,
     padding_values: Sequence[float] | None = PADDING_VALUES_HU,
     max_workers: int | None = None,
@@ -203,13 +223,19 @@ def read_dicom(
         rescale_default: (slope, intercept) to assume for slices whose RescaleSlope/RescaleIntercept
             are missing or whose RescaleType is not HU (an explicit user override; default: refuse).
         allow_tilt: accept gantry-tilted stacks (the direction matrix is then sheared).
+        slicewise: accept gantry tilt, missing slices and uneven spacing, keeping each slice's own
+            position in ``Volume.slice_positions`` (for slice-wise harmonization, DICOM in -> DICOM out);
+            duplicate positions are still refused. ``Volume.is_regular`` is then False for such a series,
+            and NIfTI output or 3-D steps need :func:`ctharmonize.io.resample.resample_to_regular`.
+            A series on a regular grid reads exactly as without it. Takes precedence over ``allow_tilt``.
         spacing_tolerance: allowed relative deviation of each slice gap from the median gap.
         padding_values: HU values treated as outside-FOV padding (besides PixelPaddingValue).
         max_workers: threads for reading files (default min(8, 2 * CPUs)).
 
     Returns:
         Volume with ``array`` float32 **HU** (Z, Y, X), LPS geometry, header summary,
-        ``fov_mask`` (None when no padding was found) and ``source_dataset``.
+        ``fov_mask`` (None when no padding was found), ``source_dataset`` and ``slice_datasets``;
+        ``header.extra["orientation"]`` is the slice plane (see :mod:`ctharmonize.io.slice_orientation`).
     """
     path = Path(path)
     if files is not None:
@@ -240,7 +266,7 @@ def read_dicom(
 
     _group_series(path, slices)
     _check_modality(slices)
-    slices, spacing, origin, direction = _geometry(path, slices, allow_tilt, spacing_tolerance)
+    slices, spacing, origin, direction, positions = _geometry(path, slices, allow_tilt, spacing_tolerance, slicewise)
 
     nz, (ny, nx) = len(slices), slices[0].raw.shape
     array = np.empty((nz, ny, nx), dtype=np.float32)
@@ -272,5 +298,7 @@ def read_dicom(
     header = header_summary(first.ds, padding_value=padding_hu)
     header.extra["num_files"] = nz
     header.extra["transfer_syntax"] = str(getattr(first.ds.file_meta, "TransferSyntaxUID", "")) or None
-    return Volume(array, spacing, tuple(origin), direction, header, fov_mask, source_dataset=first.ds)
+    header.extra["orientation"] = slice_orientation(direction)
+    return Volume(array, spacing, tuple(origin), direction, header, fov_mask, source_dataset=first.ds,
+                  slice_positions=positions, slice_datasets=tuple(s.ds for s in slices))
 

@@ -3,16 +3,33 @@
 Attributes written:
 
 * Patient, study, equipment, frame-of-reference and acquisition attributes are copied from
-  ``volume.source_dataset`` when present; otherwise a minimal valid CT header is synthesised
-  (new StudyInstanceUID unless ``header.study_instance_uid`` is set, new FrameOfReferenceUID)
-  and filled from ``volume.header`` (Manufacturer, ManufacturerModelName, ConvolutionKernel, KVP,
-  Exposure, SliceThickness, SeriesDescription, PatientID).
+  ``volume.source_dataset`` when present and not empty (anonymizers often leave Type 1 UIDs
+  empty); otherwise a minimal valid CT header is synthesised and filled from ``volume.header``
+  (Manufacturer, ManufacturerModelName, ConvolutionKernel, KVP, Exposure, SliceThickness,
+  SeriesDescription, PatientID). Type 2 attributes the source lacks are written empty.
+* A missing or empty StudyInstanceUID is ``header.study_instance_uid`` or else generated
+  deterministically (pydicom ``generate_uid(entropy_srcs=...)``) from the source's patient/study
+  attributes (PatientID, PatientName, PatientBirthDate, StudyDate, StudyTime, AccessionNumber,
+  StudyID, StudyDescription), so every slice, and every series of one anonymized study harmonized
+  separately, gets the same one; when no study-level one (StudyDate, StudyTime, AccessionNumber,
+  StudyID) is left, from the source series' UIDs instead (so unrelated anonymized studies, even of
+  one patient, never share one). A generated UID is recorded in
+  DerivationDescription. A missing FrameOfReferenceUID is generated likewise, once per source series.
+* DeidentificationMethod (Type 1C) is written as unknown when the source says PatientIdentityRemoved
+  YES without naming a method.
+* Laterality (General Series, Type 2C): omitted when BodyPartExamined is a known unpaired part
+  (CHEST, ABDOMEN ...), otherwise the source's R/L value or empty (unknown), as dciodvfy checks it.
+* Per slice: the source slice's attributes in ``volume.slice_datasets`` (GantryDetectorTilt,
+  SliceThickness, acquisition time, tube current, exposure, CTDIvol, table height) and a
+  SourceImageSequence item referencing the source slice.
 * New SeriesInstanceUID and SOPInstanceUIDs; ImageType ``DERIVED\\SECONDARY\\AXIAL``;
   SeriesDescription + suffix; DerivationDescription naming the model and target kernel;
   ConvolutionKernel = ``target_kernel`` when given; ctharmonize listed in
   ContributingEquipmentSequence.
-* Geometry from the volume: ImageOrientationPatient (direction columns 0, 1),
-  ImagePositionPatient (origin + k * sz * direction column 2), PixelSpacing (sy, sx).
+* Geometry from the volume: ImageOrientationPatient (direction columns 0, 1, which must be
+  orthonormal: a skewed grid is refused), ImagePositionPatient (``volume.slice_positions[k]`` for a
+  slice-wise volume, else origin + k * sz * direction column 2), SliceLocation (position . normal),
+  PixelSpacing (sy, sx).
 * Pixels: signed int16, RescaleSlope 1, RescaleIntercept 0 unless the HU range needs a shift;
   HU are rounded to integers and clipped to what int16 can hold.
 * Outside ``fov_mask``: ``header.padding_value`` (default -3024 HU) and PixelPaddingValue;
@@ -45,7 +62,7 @@ from pydicom.uid import (
 from pydicom.valuerep import format_number_as_ds
 
 import ctharmonize
-from ctharmonize.errors import ConfigError, CTHarmonizeError, InputError, NonFiniteError
+from ctharmonize.errors import ConfigError, CTHarmonizeError, GeometryError, InputError, NonFiniteError
 from ctharmonize.io.atomic import atomic_path, check_writable
 from ctharmonize.io.volume import Volume
 
@@ -60,7 +77,7 @@ _COPIED = (
     # Patient / Patient Study
     "PatientName", "PatientID", "IssuerOfPatientID", "PatientBirthDate", "PatientBirthTime", "PatientSex",
     "PatientAge", "PatientSize", "PatientWeight", "EthnicGroup", "PatientComments",
-    "PatientIdentityRemoved", "DeidentificationMethod",
+    "PatientIdentityRemoved", "DeidentificationMethod", "DeidentificationMethodCodeSequence",
     # General Study
     "StudyInstanceUID", "StudyDate", "StudyTime", "ReferringPhysicianName", "StudyID", "AccessionNumber",
     "StudyDescription",
@@ -82,6 +99,29 @@ _COPIED = (
     "WindowCenter", "WindowWidth", "LossyImageCompression", "LossyImageCompressionRatio",
     "LossyImageCompressionMethod",
 )
+
+# Attributes that may differ from slice to slice; taken from each slice's own source dataset.
+_PER_SLICE = (
+    "GantryDetectorTilt", "SliceThickness", "AcquisitionDate", "AcquisitionTime", "AcquisitionDateTime",
+    "XRayTubeCurrent", "ExposureTime", "Exposure", "ExposureInuAs", "CTDIvol", "TableHeight",
+)
+
+# Source attributes from which a missing StudyInstanceUID is derived (stable for one study).
+_STUDY_IDENTIFIERS = ("PatientID", "PatientName", "PatientBirthDate", "StudyDate", "StudyTime", "AccessionNumber",
+                      "StudyID", "StudyDescription")
+_STUDY_LEVEL = ("StudyDate", "StudyTime", "AccessionNumber", "StudyID")
+
+#: BodyPartExamined values of unpaired structures (DICOM PS3.16 Annex L, as dciodvfy knows them):
+#: Laterality (Type 2C) must then be absent; for any other or no body part it must be present.
+UNPAIRED_BODY_PARTS = frozenset({
+    "ABDOMEN", "ABDOMENPELVIS", "AORTA", "BACK", "BLADDER", "BRAIN", "CEREBELLUM", "CERVIX", "CHEST",
+    "CHESTABDOMEN", "CHESTABDPELVIS", "CIRCLEOFWILLIS", "COCCYX", "COLON", "CORONARYARTERY", "CSPINE",
+    "CTSPINE", "DUODENUM", "ESOPHAGUS", "FACE", "GALLBLADDER", "HEAD", "HEADNECK", "HEART", "ILEUM", "ILIUM",
+    "JAW", "JEJUNUM", "LARYNX", "LIVER", "LSPINE", "LSSPINE", "MAXILLA", "MEDIASTINUM", "MOUTH", "NECK",
+    "NECKCHEST", "NECKCHESTABDOMEN", "NECKCHESTABDPELV", "NOSE", "PANCREAS", "PELVIS", "PENIS", "PHARYNX",
+    "PROSTATE", "RECTUM", "SKULL", "SPINE", "SPLEEN", "STERNUM", "STOMACH", "THYMUS", "THYROID", "TONGUE",
+    "TRACHEA", "TSPINE", "TLSPINE", "URETER", "URETHRA", "UTERUS", "VAGINA", "VULVA", "WHOLEBODY",
+})
 
 #: Keywords that ``header_overrides`` may not change (geometry, pixels, identity of the new series).
 PROTECTED_KEYWORDS = frozenset({
@@ -163,6 +203,66 @@ def _slice_pixels(volume: Volume, k: int, intercept: float, pad_hu: float | None
     return np.clip(hu - intercept, -32768, 32767).astype(np.int16)
 
 
+def _filled(ds: Dataset, keyword: str) -> bool:
+    """True when ``ds`` holds ``keyword`` with a non-empty value."""
+    if keyword not in ds:
+        return False
+    value = ds[keyword].value
+    return value is not None and str(value).strip() != "" and not (hasattr(value, "__len__") and len(value) == 0)
+
+
+def _derived_uid(purpose: str, values: list[str]) -> str:
+    """A UID derived from ``purpose`` and the non-empty ``values``; random when all are empty."""
+    values = [v for v in values if v and v.strip()]
+    return generate_uid(entropy_srcs=[f"ctharmonize-{purpose}", *values]) if values else generate_uid()
+
+
+def _series_identity(src: Dataset | None) -> list[str]:
+    """The source series' own UIDs (first slice), for UIDs that must be stable per source series."""
+    if src is None:
+        return []
+    return [str(src.get(k, "")) for k in ("SeriesInstanceUID", "SOPInstanceUID")]
+
+
+def _study_uid(src: Dataset | None) -> str:
+    """StudyInstanceUID for a source that has none: from its patient and study identifiers when at least
+    one study-level one (StudyDate, StudyTime, AccessionNumber, StudyID) is set, else its series UIDs."""
+    if src is None:
+        return generate_uid()
+    study = [f"{k}={src.get(k)}" for k in _STUDY_IDENTIFIERS if _filled(src, k)]
+    if not any(_filled(src, k) for k in _STUDY_LEVEL):
+        study = []  # patient identifiers alone would merge all of a patient's studies into one
+    return _derived_uid("study", study or _series_identity(src))
+
+
+def _set_laterality(ds: Dataset) -> None:
+    """Laterality (Type 2C): absent for an unpaired BodyPartExamined, else R/L from the source or empty."""
+    body = str(ds.get("BodyPartExamined", "")).strip().upper()
+    value = str(ds.get("Laterality", "")).strip().upper()
+    if body in UNPAIRED_BODY_PARTS:
+        if "Laterality" in ds:
+            del ds.Laterality
+    else:
+        ds.Laterality = value if value in ("R", "L") else ""
+
+
+def _check_geometry(volume: Volume, path: Path) -> None:
+    """Refuse geometry that ImageOrientationPatient / ImagePositionPatient cannot express."""
+    d = volume.direction
+    if not np.all(np.isfinite(d)) or not np.all(np.isfinite(volume.positions_lps())):
+        raise GeometryError(path, "volume geometry holds NaN or infinite values; cannot write ImagePositionPatient")
+    row, col = d[:, 0], d[:, 1]
+    lengths = (float(np.linalg.norm(row)), float(np.linalg.norm(col)))
+    cosine = float(row @ col) / max(lengths[0] * lengths[1], 1e-12)
+    if max(abs(lengths[0] - 1), abs(lengths[1] - 1)) > 1e-3 or abs(cosine) > 1e-3:
+        raise GeometryError(
+            path, f"the in-plane axes are not orthonormal (angle {np.degrees(np.arccos(np.clip(cosine, -1, 1))):.2f} deg, "
+            f"lengths {lengths[0]:.4g}, {lengths[1]:.4g}): DICOM ImageOrientationPatient cannot express a skewed "
+            "grid; resample the volume onto an orthogonal grid first")
+    if volume.shape[0] > 1 and volume.slice_positions is None and abs(float(d[:, 2] @ volume.normal)) < 1e-3:
+        raise GeometryError(path, "the slice axis lies in the image plane; cannot place the slices")
+
+
 def _base_dataset(
     volume: Volume,
     series_description_suffix: str,
@@ -176,21 +276,28 @@ def _base_dataset(
     ds = Dataset()
     if src is not None:
         for keyword in _COPIED:
-            if keyword in src:
+            if _filled(src, keyword):
                 ds[keyword] = copy.deepcopy(src[keyword])
-    # Type 2 attributes and header-summary fields when the source lacks them.
+    # Type 1 UIDs the source lacks or left empty; Type 2 attributes and header-summary fields.
+    generated_study = False
     if "StudyInstanceUID" not in ds:
-        ds.StudyInstanceUID = h.study_instance_uid or generate_uid()
-        ds.StudyDate, ds.StudyTime = date, time
+        ds.StudyInstanceUID = h.study_instance_uid or _study_uid(src)
+        generated_study = not h.study_instance_uid
+        if src is None:  # a new study
+            ds.StudyDate, ds.StudyTime = date, time
     if "FrameOfReferenceUID" not in ds:
-        ds.FrameOfReferenceUID = generate_uid()
+        series = _series_identity(src)
+        ds.FrameOfReferenceUID = _derived_uid("frame", [str(ds.StudyInstanceUID), *series]) if any(series) \
+            else generate_uid()
     for keyword in ("PatientName", "PatientBirthDate", "PatientSex", "ReferringPhysicianName", "StudyID",
                     "AccessionNumber", "StudyDate", "StudyTime", "PositionReferenceIndicator",
                     "PatientPosition", "AcquisitionNumber"):
         if keyword not in ds:
             setattr(ds, keyword, "")
-    if "Laterality" not in ds and "BodyPartExamined" not in ds:  # type 2C; unknown body part
-        ds.Laterality = ""
+    _set_laterality(ds)
+    if str(ds.get("PatientIdentityRemoved", "")).upper() == "YES" and not (
+            "DeidentificationMethod" in ds or "DeidentificationMethodCodeSequence" in ds):  # Type 1C
+        ds.DeidentificationMethod = "unknown (the source is marked de-identified without a method)"
     if "PatientID" not in ds:
         ds.PatientID = h.patient_id or ""
     if "Manufacturer" not in ds:
@@ -219,7 +326,10 @@ def _base_dataset(
     base_desc = (str(src.get("SeriesDescription", "")).strip() if src is not None else "") or h.series_description
     ds.SeriesDescription = ((base_desc or "ctharmonize volume") + (series_description_suffix or ""))[:64]
     ds.ImageType = ["DERIVED", "SECONDARY", "AXIAL"]
-    ds.DerivationDescription = (derivation_description or _default_derivation(volume, model_name, target_kernel))[:1024]
+    derivation = derivation_description or _default_derivation(volume, model_name, target_kernel)
+    if generated_study:
+        derivation += "; StudyInstanceUID generated by ctharmonize (the source has none)"
+    ds.DerivationDescription = derivation[:1024]
     if target_kernel:
         if len(target_kernel) > 16:
             raise ConfigError(None, f"target_kernel {target_kernel!r} is longer than the 16 characters "
@@ -257,6 +367,24 @@ def _base_dataset(
     ds.RescaleSlope = "1"
     ds.RescaleType = "HU"
     return ds
+
+
+def _per_slice(ds: Dataset, source: Dataset | None, overrides: Mapping[str, Any] | None) -> None:
+    """Copy the source slice's per-slice attributes and reference it in SourceImageSequence."""
+    if not isinstance(source, Dataset):
+        return
+    for keyword in _PER_SLICE:
+        if _filled(source, keyword) and keyword not in (overrides or {}):
+            ds[keyword] = copy.deepcopy(source[keyword])
+    if _filled(source, "SOPClassUID") and _filled(source, "SOPInstanceUID"):
+        ref = Dataset()
+        ref.ReferencedSOPClassUID = source.SOPClassUID
+        ref.ReferencedSOPInstanceUID = source.SOPInstanceUID
+        purpose = Dataset()
+        purpose.CodeValue, purpose.CodingSchemeDesignator = "121322", "DCM"
+        purpose.CodeMeaning = "Source image for image processing operation"
+        ref.PurposeOfReferenceCodeSequence = DicomSequence([purpose])
+        ds.SourceImageSequence = DicomSequence([ref])
 
 
 def _apply_overrides(ds: Dataset, overrides: Mapping[str, Any] | None) -> None:
@@ -313,6 +441,7 @@ def write_dicom(
     bad = int(volume.array.size - np.count_nonzero(np.isfinite(volume.array)))
     if bad:
         raise NonFiniteError(path, f"volume holds {bad} NaN or infinite voxels; refusing to write them")
+    _check_geometry(volume, path)
     try:
         syntax = compression_syntax(compress, volume.shape[1:])
         base = _base_dataset(volume, series_description_suffix, derivation_description, model_name, target_kernel)
@@ -325,15 +454,16 @@ def write_dicom(
         raise ConfigError(path, err.problem) from err
 
     nz = volume.shape[0]
-    origin = np.asarray(volume.origin, dtype=np.float64)
-    step = volume.direction[:, 2] * volume.spacing[2]
-    normal = np.cross(volume.direction[:, 0], volume.direction[:, 1])
+    positions = volume.positions_lps()
+    normal = volume.normal
+    sources = volume.slice_datasets if volume.slice_datasets is not None else (None,) * nz
 
     def write_slice(k: int, folder: Path) -> None:
         ds = Dataset()
         for elem in base:  # shallow per-element copies: per-slice assignments never touch base
             ds.add(copy.copy(elem))
-        position = origin + k * step
+        _per_slice(ds, sources[k], header_overrides)
+        position = positions[k]
         ds.SOPInstanceUID = generate_uid()
         ds.InstanceNumber = k + 1
         ds.ImagePositionPatient = [_ds(v) for v in position]
@@ -353,7 +483,7 @@ def write_dicom(
         ds.save_as(folder / f"CT{k + 1:05d}.dcm", enforce_file_format=True)
 
     try:
-        with atomic_path(path, overwrite=overwrite, directory=True) as tmp:
+        with atomic_path(path, overwrite=overwrite, directory=True, record=True) as tmp:
             workers = max_workers or min(8, 2 * (os.cpu_count() or 1))
             if workers == 1 or nz == 1:
                 for k in range(nz):
