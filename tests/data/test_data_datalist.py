@@ -1,6 +1,7 @@
 import hashlib
 import json
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -126,8 +127,9 @@ def test_save_round_trip_with_relative_paths(dataset, tmp_path):
     assert json.dumps(entries, default=str) == snapshot  # input entries not modified
     written = json.loads(out.read_text())
     assert written["name"] == "copy"
-    assert written["data"][0]["image"] == "../images/s0_b30f.nii.gz"
-    assert written["data"][3]["image"] == "../dicom/s1_bone"
+    # outside the datalist's folder (ds/sub): written absolute, since relative paths may not escape it
+    assert written["data"][0]["image"] == Path(os.path.abspath(dataset.parent), "images", "s0_b30f.nii.gz").as_posix()
+    assert written["data"][3]["image"] == Path(os.path.abspath(dataset.parent), "dicom", "s1_bone").as_posix()
     assert written["data"][0]["weight"] == 0.5
     again = load_datalist(out)
     for a, b in zip(entries, again, strict=True):

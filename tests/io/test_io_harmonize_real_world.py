@@ -87,3 +87,24 @@ def test_reformats_need_allow_non_axial(capsys, tmp_path, series_writer, hu_volu
                    "--allow_non_axial", watch=tmp_path, absent=[out])
     rc, _, err = run_cli(capsys, *HARMONIZE, "--input", series, "--out", out, "--allow_non_axial")
     assert rc == 0, err
+
+
+def test_study_folder_needs_series_when_it_holds_two_reconstructions(capsys, tmp_path, series_writer, hu_volume):
+    study = tmp_path / "study"
+    ge = {"Manufacturer": "GE MEDICAL SYSTEMS", "ManufacturerModelName": "LightSpeed VCT"}
+    series_writer(study / "bone", hu_volume((3, 16, 16), seed=1),
+                  extra={**ge, "ConvolutionKernel": "BONE", "SeriesNumber": 3, "SeriesDescription": "Chest BONE"})
+    series_writer(study / "std", hu_volume((3, 16, 16), seed=2),
+                  extra={**ge, "ConvolutionKernel": "STANDARD", "SeriesNumber": 2, "SeriesDescription": "Chest STD"})
+    series_writer(study / "scout", hu_volume((1, 16, 16), seed=3),
+                  extra={**ge, "ConvolutionKernel": "STANDARD", "SeriesNumber": 1,
+                         "ImageType": ["ORIGINAL", "PRIMARY", "LOCALIZER"]})
+    args = ["harmonize", "--bundle", str(BUNDLE), "--device", "cpu", "--quiet", "--input", str(study)]
+    out = tmp_path / "out" / "h.nii.gz"
+    line = expect_refusal(capsys, [*args, "--out", out], "--series", "Chest BONE", "Chest STD", watch=tmp_path,
+                          absent=[out])
+    assert "localizer" in line  # the scout is listed as skipped, not as a candidate
+    rc, text, err = run_cli(capsys, *args, "--out", out, "--series", "3")
+    assert rc == 0, err
+    assert "ge_bone -> siemens_b30f" in text  # source domain from the chosen series' header
+    assert read_volume(out).shape == (3, 16, 16)

@@ -382,8 +382,10 @@ def test_orientation_classification():
     assert series_orientation([1, 0, 0, 0, np.cos(tilt), -np.sin(tilt)]) == "axial"  # gantry tilt 20 deg
     assert series_orientation([1, 0, 0, 0, 0, -1]) == "coronal"
     assert series_orientation([0, 1, 0, 0, 0, -1]) == "sagittal"
-    c = np.cos(np.radians(45.0))
-    assert series_orientation([1, 0, 0, 0, c, -c]) == "oblique"
+    c = np.cos(np.radians(44.0))
+    assert series_orientation([1, 0, 0, 0, c, -np.sqrt(1 - c * c)]) == "axial"  # oblique axial, 44 deg
+    row, col = np.array([1.0, -1.0, 0.0]) / np.sqrt(2), np.array([1.0, 1.0, -2.0]) / np.sqrt(6)
+    assert series_orientation([*row, *col]) == "oblique"  # normal (1, 1, 1)/sqrt(3): 54.7 deg from every axis
     assert series_orientation(None) == "unknown" and series_orientation([1, 0, 0, 1, 0, 0]) == "unknown"
 
 

@@ -7,9 +7,17 @@ Format (schema: ``datalist.schema.json``, documented in ``docs/datalist.md``)::
                "split": "train", "lung": "lungs/s0_lung.nii.gz"}, ...]}
 
 MONAI decathlon-style ``training`` / ``validation`` / ``test`` sections are accepted too; their
-entries get ``split`` = ``train`` / ``validation`` / ``test``. Relative paths are relative to the
-datalist's folder. Unknown entry keys are allowed (user annotations) unless they look like a
-typo of a known key (``"grund_truth"``).
+entries get ``split`` = ``train`` / ``validation`` / ``test``. Unknown entry keys are allowed (user
+annotations) unless they look like a typo of a known key (``"grund_truth"``).
+
+Paths (:data:`PATH_KEYS`): a relative path is relative to the datalist's folder and must stay inside
+it once ``..`` and symlinks are resolved (``../../etc/passwd`` is refused, so is ``images`` when it
+is a symlink to a folder elsewhere). A file elsewhere is named by an absolute path (or ``~/...``),
+which is allowed: it is explicit, and :func:`save_datalist` writes one for every path outside the
+datalist's folder.
+
+Ids (:data:`ID_KEYS`: ``subject``, kernel names, ``vendor``, ``pair_id``) name output files, so they
+may not contain a path separator (``/``, ``\\``), ``..`` or a control character.
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ from __future__ import annotations
 import difflib
 import json
 import os
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -27,15 +36,17 @@ from ctharmonize.io.atomic import atomic_path
 
 __all__ = [
     "datalist_entries",
-    "DATALIST_SCHEMA_FILE", "PATH_KEYS", "KNOWN_KEYS", "SPLITS",
-    "load_datalist", "save_datalist", "filter_datalist", "validate_datalist_document",
+    "DATALIST_SCHEMA_FILE", "PATH_KEYS", "ID_KEYS", "KNOWN_KEYS", "SPLITS",
+    "load_datalist", "save_datalist", "filter_datalist", "validate_datalist_document", "resolve_entry_path",
 ]
 
 DATALIST_SCHEMA_FILE = Path(__file__).resolve().parent / "datalist.schema.json"
 PATH_KEYS = ("image", "labels", "label", "lung", "ground_truth", "harmonized", "dicom")
 DOMAIN_KEYS = ("kernel", "source_kernel", "target")
 KNOWN_KEYS = (*PATH_KEYS, *DOMAIN_KEYS, "vendor", "subject", "split", "pair_id")
+ID_KEYS = ("subject", *DOMAIN_KEYS, "vendor", "pair_id")
 SPLITS = ("train", "validation", "test")
+_UNSAFE_ID = re.compile(r"[/\\\x00-\x1f\x7f]|\.\.")
 _SECTIONS = {"data": None, "training": "train", "validation": "validation", "test": "test"}
 
 
@@ -61,6 +72,36 @@ def validate_datalist_document(doc: Any, path: str | os.PathLike | None = None) 
                     raise DatalistError(path, f"{where}: unknown key {key!r} (did you mean {close[0]!r}?)")
         if split is not None and entry.get("split", split) != split:
             raise DatalistError(path, f"{where}.split: {entry['split']!r} contradicts the {section!r} section")
+        for key in ID_KEYS:
+            value = entry.get(key)
+            if isinstance(value, str) and (bad := _UNSAFE_ID.search(value)):
+                what = "'..'" if bad.group() == ".." else f"{bad.group()!r}"
+                raise DatalistError(path, f"{where}.{key}: {value!r} contains {what}; ids name output files, so they "
+                                          "may not contain '/', '\\', '..' or control characters")
+
+
+def _inside(child: str, folder: str) -> bool:
+    return os.path.commonpath([child, folder]) == folder
+
+
+def resolve_entry_path(value: str, folder: str | os.PathLike, *, datalist: str | os.PathLike | None = None,
+                       where: str = "") -> str:
+    """Absolute, normalised path of a datalist path ``value`` (``~`` expanded).
+
+    A relative ``value`` is taken relative to ``folder`` (the datalist's folder) and must stay inside
+    it after resolving ``..`` and symlinks; otherwise :class:`DatalistError` names ``datalist`` and
+    ``where`` (e.g. ``data[0].image``). Absolute paths are returned as they are (normalised).
+    """
+    expanded = os.path.expanduser(value)
+    folder = os.path.abspath(folder)
+    if os.path.isabs(expanded):
+        return os.path.normpath(expanded)
+    joined = os.path.join(folder, expanded)
+    real, real_folder = os.path.realpath(joined), os.path.realpath(folder)
+    if not _inside(real, real_folder):
+        raise DatalistError(datalist, f"{where}: {value!r} leads outside the datalist's folder {folder} (to {real}); "
+                                      "relative paths must stay inside it - give an absolute path for a file elsewhere")
+    return os.path.normpath(joined)
 
 
 def _registry(registry: Any):
@@ -86,7 +127,8 @@ def load_datalist(path: str | os.PathLike, *, check_files: bool = True, registry
         made absolute; decathlon sections set ``split``.
 
     Raises:
-        DatalistError: ``"<path>: data[3]: 'image' is a required property"`` and the like.
+        DatalistError: ``"<path>: data[3]: 'image' is a required property"`` and the like; a relative
+            path leading outside the datalist's folder; an id with a path separator or ``..``.
     """
     doc = load_document(path, DatalistError)
     validate_datalist_document(doc, path)
@@ -99,7 +141,7 @@ def load_datalist(path: str | os.PathLike, *, check_files: bool = True, registry
             entry["split"] = split
         for key in PATH_KEYS:
             if key in entry:
-                resolved = os.path.normpath(os.path.join(folder, os.path.expanduser(entry[key])))
+                resolved = resolve_entry_path(entry[key], folder, datalist=path, where=location([section, i, key]))
                 if check_files and not os.path.exists(resolved):
                     raise DatalistError(path, f"{location([section, i, key])}: file not found: {resolved}")
                 entry[key] = resolved
@@ -130,9 +172,10 @@ def save_datalist(data: Sequence[Mapping] | Mapping, path: str | os.PathLike, ov
         overwrite: replace an existing file.
         name, description: top-level fields (when ``data`` is a list).
 
-    Absolute paths are made relative to the datalist's folder; relative paths are kept
-    as they are (they are already relative to that folder). Raises DatalistError if the
-    result does not validate, OutputExistsError if ``path`` exists and not ``overwrite``.
+    Absolute paths inside the datalist's folder are made relative to it; relative paths are kept as
+    they are (they are already relative to that folder); paths outside it (after resolving ``..`` and
+    symlinks) are written absolute, so that :func:`load_datalist` reads the result back. Raises
+    DatalistError if the result does not validate, OutputExistsError if ``path`` exists and not ``overwrite``.
     """
     path = Path(path)
     if isinstance(data, Mapping):
@@ -152,13 +195,7 @@ def save_datalist(data: Sequence[Mapping] | Mapping, path: str | os.PathLike, ov
             entry = {"image": entry} if isinstance(entry, str | os.PathLike) else dict(entry)
             for key in PATH_KEYS:
                 if key in entry:
-                    value = os.fspath(entry[key])
-                    if os.path.isabs(value):
-                        try:
-                            value = os.path.relpath(value, folder)
-                        except ValueError:  # another drive (Windows): keep absolute
-                            pass
-                    entry[key] = Path(value).as_posix()
+                    entry[key] = _saved_path(os.fspath(entry[key]), folder)
             out.append(entry)
         doc[section] = out
     try:
@@ -169,6 +206,19 @@ def save_datalist(data: Sequence[Mapping] | Mapping, path: str | os.PathLike, ov
     with atomic_path(path, overwrite=overwrite) as tmp:
         tmp.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
     return path
+
+
+def _saved_path(value: str, folder: str) -> str:
+    """``value`` as written into a datalist in ``folder``: relative inside it, absolute outside it."""
+    absolute = os.path.join(folder, os.path.expanduser(value))
+    if not _inside(os.path.realpath(absolute), os.path.realpath(folder)):
+        return Path(os.path.normpath(absolute)).as_posix()
+    if os.path.isabs(value):
+        try:
+            value = os.path.relpath(value, folder)
+        except ValueError:  # another drive (Windows): keep absolute
+            pass
+    return Path(value).as_posix()
 
 
 def _as_set(value: str | Sequence[str] | None) -> set[str] | None:

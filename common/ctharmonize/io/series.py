@@ -15,9 +15,9 @@
   A series is *readable* (by :func:`~ctharmonize.io.dicom_reader.read_dicom`) when it has
   monochrome single-frame CT images.
 * Orientation: the patient axis closest to the slice normal (axial, coronal, sagittal);
-  ``oblique`` when the normal is more than :data:`OBLIQUE_DEGREES` from every axis, ``mixed``
-  when the files of a series disagree, ``unknown`` without ImageOrientationPatient. Gantry-tilted
-  axial series (normal up to 40 degrees off the z axis) stay ``axial``.
+  classified by :func:`ctharmonize.io.slice_orientation.slice_orientation` (gantry-tilted and
+  oblique-axial series up to 45 degrees stay ``axial``), ``mixed`` when the files of a series
+  disagree, ``unknown`` without ImageOrientationPatient.
 * :func:`select_series`: ``series`` is a SeriesNumber (digits) or a SeriesInstanceUID (digits and
   dots). Without it, a study with a single series that has images returns that series (reading it
   then behaves as for a series folder); otherwise the selection rules
@@ -63,6 +63,7 @@ from ctharmonize.io.dicom_file import (
 )
 from ctharmonize.io.dicom_header import multi_str
 from ctharmonize.io.series_rules import SelectionRules, load_rules
+from ctharmonize.io.slice_orientation import slice_orientation
 
 __all__ = [
     "SeriesInfo",
@@ -74,18 +75,14 @@ __all__ = [
     "series_table",
     "is_dicomdir",
     "series_orientation",
-    "OBLIQUE_DEGREES",
 ]
 
 log = logging.getLogger(__name__)
 
-#: A slice normal further than this from every patient axis is ``oblique`` (gantry tilt stays below).
-OBLIQUE_DEGREES = 40.0
 _SR_PREFIX = "1.2.840.10008.5.1.4.1.1.88."
 _SC_PREFIX = "1.2.840.10008.5.1.4.1.1.7"
 _LOCALIZER_TYPES = frozenset({"LOCALIZER", "SCOUT", "TOPOGRAM"})
 _MONOCHROME = frozenset({"MONOCHROME1", "MONOCHROME2"})
-_ORIENTATIONS = ("sagittal", "coronal", "axial")  # normal along LPS x, y, z
 
 
 def _text(ds: Dataset, keyword: str) -> str:
@@ -102,8 +99,9 @@ def _int(ds: Dataset, keyword: str) -> int | None:
 
 
 def series_orientation(iop: Any) -> str:
-    """axial / coronal / sagittal / oblique of one ImageOrientationPatient (6 direction cosines,
-    LPS); ``unknown`` when missing or degenerate."""
+    """axial / coronal / sagittal / oblique of one ImageOrientationPatient (6 direction cosines, LPS), by
+    the rule of :func:`ctharmonize.io.slice_orientation.slice_orientation`; ``unknown`` when missing or
+    degenerate."""
     try:
         values = np.asarray([float(v) for v in iop], dtype=np.float64)
     except (TypeError, ValueError):
@@ -111,12 +109,9 @@ def series_orientation(iop: Any) -> str:
     if values.shape != (6,) or not np.all(np.isfinite(values)):
         return "unknown"
     normal = np.cross(values[:3], values[3:])
-    norm = float(np.linalg.norm(normal))
-    if norm < 1e-6:
+    if float(np.linalg.norm(normal)) < 1e-6:
         return "unknown"
-    axis = int(np.argmax(np.abs(normal)))
-    angle = float(np.degrees(np.arccos(min(1.0, abs(normal[axis]) / norm))))
-    return "oblique" if angle > OBLIQUE_DEGREES else _ORIENTATIONS[axis]
+    return slice_orientation(np.column_stack([values[:3], values[3:], normal]))
 
 
 @dataclass(frozen=True)
