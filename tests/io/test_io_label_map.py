@@ -8,6 +8,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pytest
+from corpus_harness import expect_refusal, run_cli
 
 from ctharmonize.errors import LabelMapError
 from ctharmonize.io import Volume, read_volume, write_nifti
@@ -137,3 +138,20 @@ def test_grid_tolerance_accepts_float32_rounding_only(tmp_path):
             np.testing.assert_array_equal(read_label_map(path, like=image, allowed=LUNG), _lungs())
         else:
             _refused(path, "origin (LPS)", like=image)
+
+
+@pytest.mark.parametrize("command", ["emphysema", "body-composition"])
+def test_cli_lung_option_refuses_a_ct_image(capsys, tmp_path, command):
+    """``emphysema --lung`` / ``body-composition --lung`` given a CT image: one line, exit 2, nothing written."""
+    image = _ct()
+    ct = _nifti_xyz(tmp_path / "ct.nii.gz", image.array, image)
+    out = tmp_path / ("e.json" if command == "emphysema" else "bc.nii.gz")
+    expect_refusal(capsys, [command, "--input", ct, "--lung", ct, "--out", out], str(ct), "not a label map",
+                   watch=tmp_path, absent=[out])
+    lungs = _nifti_xyz(tmp_path / "lungs.nii.gz", _lungs(), image, np.uint8)
+    shifted = Volume(image.array, image.spacing, (image.origin[0] + 5.0, *image.origin[1:]), image.direction)
+    elsewhere = _nifti_xyz(tmp_path / "lungs_elsewhere.nii.gz", _lungs(), shifted, np.uint8)
+    expect_refusal(capsys, [command, "--input", ct, "--lung", elsewhere, "--out", out], "another grid",
+                   watch=tmp_path, absent=[out])
+    rc, _, err = run_cli(capsys, command, "--input", ct, "--lung", lungs, "--out", out)
+    assert rc == 0, err

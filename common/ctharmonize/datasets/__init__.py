@@ -2,7 +2,7 @@
 
 from ctharmonize.datasets.prepared_volume import PreparedVolume, prepare_volume
 from ctharmonize.datasets.sample import ensure_simulated_dataset
-from ctharmonize.datasets.tissue_labels import TISSUE_LABEL_SOURCES, read_label_map, tissue_labels
+from ctharmonize.datasets.tissue_labels import TISSUE_LABEL_SOURCES, tissue_labels
 from ctharmonize.datasets.unaligned_slices import UnalignedMultiDomainSlices
 
 __all__ = [
@@ -11,6 +11,5 @@ __all__ = [
     "UnalignedMultiDomainSlices",
     "ensure_simulated_dataset",
     "prepare_volume",
-    "read_label_map",
     "tissue_labels",
 ]

@@ -23,10 +23,11 @@ from typing import Any
 
 import numpy as np
 
-from ctharmonize.datasets.tissue_labels import file_key, read_label_map, tissue_labels
+from ctharmonize.datasets.tissue_labels import file_key, tissue_labels
 from ctharmonize.errors import ConfigError
 from ctharmonize.io.atomic import atomic_path
 from ctharmonize.io.fov import AIR_HU, circular_fov_mask
+from ctharmonize.io.label_map import read_label_map
 from ctharmonize.transforms import hu_to_unit
 
 __all__ = ["PreparedVolume", "prepare_volume"]
@@ -61,7 +62,7 @@ def _save(path: Path, array: np.ndarray) -> None:
 
 def _lung_fraction(entry: Mapping[str, Any], labels: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray | None:
     if entry.get("lung"):
-        lung = read_label_map(entry["lung"], shape) > 0
+        lung = read_label_map(entry["lung"], allowed={0, 1, 2}, shape=shape) > 0
     elif labels is not None:
         lung = (labels == 1) | (labels == 2)
     else:

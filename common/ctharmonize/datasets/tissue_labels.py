@@ -23,11 +23,12 @@ from typing import Any
 
 import numpy as np
 
-from ctharmonize.errors import ConfigError, CTHarmonizeError, DimensionError, InputError
+from ctharmonize.errors import ConfigError
 from ctharmonize.io.atomic import atomic_path
+from ctharmonize.io.label_map import read_label_map
 from ctharmonize.io.volume import Volume
 
-__all__ = ["TISSUE_LABEL_SOURCES", "file_key", "read_label_map", "tissue_labels"]
+__all__ = ["TISSUE_LABEL_SOURCES", "file_key", "tissue_labels"]
 
 TISSUE_LABEL_SOURCES = ("datalist", "threshold", "totalsegmentator")
 
@@ -40,33 +41,10 @@ def file_key(path: str | os.PathLike, *extra: Any) -> str:
     return hashlib.sha1(text.encode()).hexdigest()[:16]
 
 
-def read_label_map(path: str | os.PathLike, shape: tuple[int, ...]) -> np.ndarray:
-    """Read an integer label file (NIfTI / DICOM) as uint8 (Z, Y, X) in the image's voxel order.
-
-    Uses the same reader as the images (LPS, (Z, Y, X)), so labels and image stay aligned. Raises a
-    one-line error when the file cannot be read, is not integer-valued in [0, 255] or its shape differs.
-    """
-    from ctharmonize.io.read import read_volume
-
-    try:
-        vol = read_volume(path, padding_values=None)
-    except CTHarmonizeError:
-        raise
-    except Exception as err:  # a library error from a corrupt file
-        raise InputError(path, f"cannot read label map ({type(err).__name__}: {err})") from err
-    arr = np.asarray(vol.array)
-    if arr.shape != tuple(shape):
-        raise DimensionError(path, f"label map shape {arr.shape} differs from the image shape {tuple(shape)}")
-    rounded = np.rint(arr)
-    if not np.allclose(arr, rounded, atol=1e-3) or rounded.min() < 0 or rounded.max() > 255:
-        raise InputError(path, "label map must hold integer codes in [0, 255]")
-    return rounded.astype(np.uint8)
-
-
 def _segment(volume: Volume, entry: Mapping[str, Any], backend: str, kwargs: Mapping[str, Any]) -> np.ndarray:
     from ctharmonize.segmentation import body_composition
 
-    lung = read_label_map(entry["lung"], volume.array.shape) if entry.get("lung") else None
+    lung = read_label_map(entry["lung"], like=volume, allowed={0, 1, 2}) if entry.get("lung") else None
     labels = body_composition(volume, backend=backend, lung=lung, **dict(kwargs))
     return np.asarray(labels, dtype=np.uint8)
 
@@ -93,7 +71,7 @@ def tissue_labels(
     if source == "datalist":
         if not entry.get("labels"):
             raise ConfigError(image, "datalist entry has no 'labels' map; use tissue_labels='threshold' to compute one")
-        return read_label_map(entry["labels"], volume.array.shape)
+        return read_label_map(entry["labels"], like=volume)
     kwargs = dict(segmentation_kwargs or {})
     if cache_dir is None:
         return _segment(volume, entry, source, kwargs)

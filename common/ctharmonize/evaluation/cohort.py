@@ -18,12 +18,13 @@ from tqdm.auto import tqdm
 
 from ctharmonize.errors import ConfigError, DimensionError
 from ctharmonize.evaluation.pairing import Cohort, Scan
+from ctharmonize.io.label_map import read_label_map
 from ctharmonize.metrics.dice import dice
 from ctharmonize.metrics.image_similarity import ncc, nrmse, psnr, ssim
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["MASK_SOURCES", "MEASURES", "CohortEvaluation", "ScanCache", "evaluate_cohort", "read_label_map"]
+__all__ = ["MASK_SOURCES", "MEASURES", "CohortEvaluation", "ScanCache", "evaluate_cohort"]
 
 MASK_SOURCES = ("auto", "datalist", "original", "reference", "each")
 MEASURES = ("laa_pct", "perc15_hu", "volume_ml", "mean_hu", "mass_g")
@@ -40,13 +41,6 @@ class CohortEvaluation:
     cohort: Cohort
     threshold: float
     example: dict[str, Any] = field(default_factory=dict)
-
-
-def read_label_map(path: str) -> np.ndarray:
-    """Read a label map (lung mask, tissue labels) as uint8 (Z, Y, X)."""
-    from ctharmonize.io import read_volume
-
-    return np.rint(read_volume(path).array).astype(np.uint8)
 
 
 def _measures(hu: np.ndarray, lung: np.ndarray, spacing: Sequence[float], threshold: float, prefix: str) -> dict:
@@ -95,7 +89,7 @@ class ScanCache:
                 raise ConfigError(scan.image, "mask_source='datalist' but the entry has no 'lung' mask")
             key = (scan.index, "lung")
             if key not in self.masks:
-                self.masks[key] = read_label_map(scan.lung)
+                self.masks[key] = read_label_map(scan.lung, allowed={0, 1, 2})
             return self.masks[key], "datalist"
         if src == "reference" and scan.paired_reference is not None and scan.paired_reference in self.scans:
             return self._segment(self.scans[scan.paired_reference], "image"), "segmented paired reference"

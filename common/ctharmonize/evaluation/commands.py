@@ -59,18 +59,17 @@ def emphysema(
         out: write the measures as JSON here (atomic); otherwise only printed.
         overwrite: replace an earlier ctharmonize output at ``out`` (nothing else is replaced).
     """
-    from ctharmonize.evaluation.cohort import read_label_map
     from ctharmonize.evaluation.run import write_json
     from ctharmonize.io import check_output, read_volume
     from ctharmonize.metrics.emphysema import emphysema_measures
 
     if out is not None:
         check_output(out, [input, lung], overwrite)
+    from ctharmonize.io.label_map import read_label_map
+
     volume = read_volume(input)
     if lung is not None:
-        mask = read_label_map(lung)
-        if mask.shape != volume.array.shape:
-            raise ConfigError(lung, f"lung mask shape {mask.shape} != image shape {volume.array.shape}")
+        mask = read_label_map(lung, like=volume, allowed={0, 1, 2})
     else:
         from ctharmonize.segmentation import segment_lungs
 

@@ -11,10 +11,12 @@ from ctharmonize.io.fov import (
     detect_padding_mask,
     fov_mask_from_padding,
 )
+from ctharmonize.io.label_map import read_label_map
 from ctharmonize.io.nifti import read_nifti, write_nifti
 from ctharmonize.io.output_check import check_output
 from ctharmonize.io.read import read_volume
 from ctharmonize.io.resample import require_regular, resample_to_regular
+from ctharmonize.io.series import list_series, select_series
 from ctharmonize.io.slice_orientation import check_axial, slice_orientation
 from ctharmonize.io.volume import HeaderSummary, Volume
 from ctharmonize.io.write import check_volume_output_path, write_volume
@@ -34,11 +36,14 @@ __all__ = [
     "fov_mask_from_padding",
     "header_summary",
     "is_tool_output",
+    "list_series",
     "read_dicom",
+    "read_label_map",
     "read_nifti",
     "read_volume",
     "require_regular",
     "resample_to_regular",
+    "select_series",
     "slice_orientation",
     "write_dicom",
     "write_nifti",

@@ -79,7 +79,7 @@ def check_same_grid(path: str | os.PathLike, labels: Volume, like: Volume) -> No
 
 
 def read_label_map(path: str | os.PathLike, like: Volume | None = None,
-                   allowed: Collection[int] | None = None) -> np.ndarray:
+                   allowed: Collection[int] | None = None, shape: tuple[int, ...] | None = None) -> np.ndarray:
     """Read a label map (NIfTI, or DICOM as :func:`read_volume` reads it) as uint8 (Z, Y, X).
 
     Args:
@@ -87,6 +87,7 @@ def read_label_map(path: str | os.PathLike, like: Volume | None = None,
         like: the image it belongs to; when given, the grid must match (see :func:`check_same_grid`).
         allowed: the label values it may hold, e.g. ``{0, 1, 2}`` for a lung mask (0 background,
             1 right, 2 left). Without it: integers 0..255, at most :data:`MAX_LABELS` distinct values.
+        shape: the (Z, Y, X) shape it must have, for callers that hold an array but not its Volume.
 
     Raises:
         LabelMapError: ``"<path>: not a label map: 1843 distinct values from -1024 to 1712 (a CT image
@@ -97,4 +98,6 @@ def read_label_map(path: str | os.PathLike, like: Volume | None = None,
     _check_values(path, volume.array, allowed)
     if like is not None:
         check_same_grid(path, volume, like)
+    if shape is not None and volume.array.shape != tuple(shape):
+        raise LabelMapError(path, f"label map shape {volume.array.shape} differs from the image shape {tuple(shape)}")
     return volume.array.astype(np.uint8)

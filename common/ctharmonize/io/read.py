@@ -70,7 +70,7 @@ def read_volume(
         if series is not None or rules is not None:
             raise ConfigError(path, "series selection (series/rules) applies to DICOM folders and DICOMDIRs, "
                                     "not to a NIfTI file")
-        return read_nifti(path, padding_values=padding_values)
+        return read_nifti(path, padding_values=padding_values, allow_shear=allow_tilt)
     if path.suffix.lower() in UNSUPPORTED_SUFFIXES:
         raise UnsupportedFormatError(
             path, f"unsupported format {path.suffix!r}; expected a DICOM series folder, a DICOM file, "

@@ -78,7 +78,9 @@ def body_composition(input: str, out: str, backend: str = "threshold", lung: str
     vol = read_volume(input)
     lung_mask = None
     if lung is not None:
-        lung_mask = np.rint(read_volume(lung, padding_values=None).array).astype(np.uint8)
+        from ctharmonize.io.label_map import read_label_map
+
+        lung_mask = read_label_map(lung, like=vol, allowed={0, 1, 2})
     labels = _body_composition(vol, backend=backend, lung=lung_mask, device=device, name=str(input))
     write_label_nifti(labels, vol, out, overwrite=overwrite)
     return f"{out}: {_summary(labels, vol.voxel_volume_ml, (5, 6, 7, 8, 1, 2))}"
