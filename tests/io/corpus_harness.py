@@ -72,3 +72,22 @@ def expect_refusal(capsys, args: Iterable[str | os.PathLike], *must_contain: str
     for path in absent:
         assert not os.path.lexists(path), f"{path} was left behind"
     return line
+
+
+def dciodvfy_errors(folder: str | os.PathLike) -> list[str]:
+    """The ``Error`` lines dciodvfy (dicom3tools) reports for every file of a DICOM series folder."""
+    import shutil
+    import subprocess
+
+    import pytest
+
+    tool = shutil.which("dciodvfy")
+    if tool is None:
+        pytest.fail("dciodvfy (dicom3tools) is required for this test; apt-get install dicom3tools")
+    errors = []
+    for f in sorted(Path(folder).iterdir()):
+        if f.name.startswith("."):
+            continue
+        out = subprocess.run([tool, str(f)], capture_output=True, text=True, timeout=60, check=False)
+        errors += [f"{f.name}: {line}" for line in (out.stdout + out.stderr).splitlines() if line.startswith("Error")]
+    return errors

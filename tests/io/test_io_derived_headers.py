@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pydicom
 import pytest
+from corpus_harness import dciodvfy_errors
 from pydicom.data import get_testdata_file
 from pydicom.uid import UID, CTImageStorage
 
@@ -23,16 +24,6 @@ TYPE2_STRIPPED = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", 
                   "AccessionNumber", "StudyDate", "StudyTime", "KVP", "PatientPosition", "AcquisitionNumber",
                   "Laterality", "PositionReferenceIndicator", "SliceLocation")
 EMPTIED_UIDS = ("StudyInstanceUID", "SeriesInstanceUID", "SOPClassUID", "FrameOfReferenceUID")
-
-
-def _dciodvfy(folder: Path) -> list[str]:
-    if DCIODVFY is None:
-        pytest.fail("dciodvfy (dicom3tools) is required for this test; apt-get install dicom3tools")
-    errors = []
-    for f in sorted(folder.iterdir()):
-        out = subprocess.run([DCIODVFY, str(f)], capture_output=True, text=True, timeout=60)
-        errors += [f"{f.name}: {line}" for line in (out.stdout + out.stderr).splitlines() if line.startswith("Error")]
-    return errors
 
 
 def _source_errors(files: list[Path]) -> list[str]:
@@ -93,7 +84,7 @@ def test_derived_series_of_every_dicom_input_passes_dciodvfy(tmp_path, series_wr
     vol = read_volume(path, **options)
     out = write_volume(vol.with_array(vol.array + 1.0), tmp_path / "derived", model_name="m",
                        target_kernel="siemens_b30f")
-    assert _dciodvfy(out) == []
+    assert dciodvfy_errors(out) == []
     files = sorted(out.iterdir())
     assert len(files) == vol.shape[0]
     derived = [pydicom.dcmread(f) for f in files]
@@ -138,7 +129,7 @@ def test_two_series_of_one_pseudonymized_study_land_in_one_generated_study(tmp_p
     studies = {}
     for name in ("series_a", "series_b", "other_patient", "other_date", "patient_only_a", "patient_only_b"):
         out = write_volume(read_volume(tmp_path / name), tmp_path / f"out_{name}")
-        assert _dciodvfy(out) == []
+        assert dciodvfy_errors(out) == []
         studies[name] = {pydicom.dcmread(f).StudyInstanceUID for f in out.iterdir()}
     assert studies["series_a"] == studies["series_b"] and len(studies["series_a"]) == 1
     assert studies["other_patient"] != studies["series_a"] and studies["other_date"] != studies["series_a"]
@@ -163,4 +154,4 @@ def test_laterality_type_2c(tmp_path, series_writer, hu_volume, body_part, later
     out = write_volume(read_volume(tmp_path / "src"), tmp_path / "out")
     ds = pydicom.dcmread(next(out.iterdir()))
     assert ds.get("Laterality") == expected
-    assert _dciodvfy(out) == []
+    assert dciodvfy_errors(out) == []

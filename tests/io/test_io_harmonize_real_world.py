@@ -4,14 +4,12 @@ DICOM slice by slice; NIfTI output needs --resample (refused before the model ru
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
 import pydicom
 import pytest
-from corpus_harness import expect_refusal, run_cli
+from corpus_harness import dciodvfy_errors, expect_refusal, run_cli
 from scipy.spatial.transform import Rotation
 
 from ctharmonize.io import read_volume
@@ -20,16 +18,6 @@ REPO = Path(__file__).resolve().parents[2]
 BUNDLE = REPO / "bundles" / "multipath_cyclegan_ct_harmonization"
 HARMONIZE = ["harmonize", "--bundle", str(BUNDLE), "--source", "siemens_b50f", "--device", "cpu", "--quiet"]
 GAP, TILT = 2.5, 12.0
-
-
-def _dciodvfy_errors(folder: Path) -> list[str]:
-    tool = shutil.which("dciodvfy")
-    assert tool, "dciodvfy (dicom3tools) is required: apt-get install dicom3tools"
-    errors = []
-    for f in sorted(folder.glob("*.dcm")):
-        out = subprocess.run([tool, str(f)], capture_output=True, text=True, timeout=60, check=False)
-        errors += [f"{f.name}: {ln}" for ln in (out.stdout + out.stderr).splitlines() if ln.startswith("Error")]
-    return errors
 
 
 @pytest.fixture(params=["tilt", "missing_slice"])
@@ -61,7 +49,7 @@ def test_irregular_series_dicom_to_derived_dicom_keeps_each_slice(capsys, irregu
                                    [float(v) for v in old.ImageOrientationPatient], atol=1e-6)
         assert float(new.get("GantryDetectorTilt", 0)) == float(old.get("GantryDetectorTilt", 0))
         assert new.StudyInstanceUID == old.StudyInstanceUID and new.SeriesInstanceUID != old.SeriesInstanceUID
-    assert _dciodvfy_errors(out) == []
+    assert dciodvfy_errors(out) == []
 
 
 def test_irregular_series_to_nifti_needs_resample(capsys, irregular, tmp_path):

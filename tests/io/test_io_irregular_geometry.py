@@ -4,13 +4,12 @@ NIfTI refusal, explicit resampling checked against an analytic phantom, and the 
 from __future__ import annotations
 
 import shutil
-import subprocess
 
 import nibabel as nib
 import numpy as np
 import pydicom
 import pytest
-from corpus_harness import expect_refusal
+from corpus_harness import dciodvfy_errors, expect_refusal
 from scipy.spatial.transform import Rotation
 
 from ctharmonize.errors import (
@@ -28,16 +27,6 @@ from ctharmonize.io.slice_orientation import check_axial, slice_orientation
 DCIODVFY = shutil.which("dciodvfy")
 TILT_DEG = 15.0
 GAP = 2.5
-
-
-def _dciodvfy_errors(folder) -> list[str]:
-    if DCIODVFY is None:
-        pytest.fail("dciodvfy (dicom3tools) is required for this test; apt-get install dicom3tools")
-    errors = []
-    for f in sorted(folder.iterdir()):
-        out = subprocess.run([DCIODVFY, str(f)], capture_output=True, text=True, timeout=60)
-        errors += [f"{f.name}: {line}" for line in (out.stdout + out.stderr).splitlines() if line.startswith("Error")]
-    return errors
 
 
 def _tilted_positions(nz: int) -> list[tuple[float, float, float]]:
@@ -135,7 +124,7 @@ def test_tilted_series_dicom_to_derived_dicom_slice_by_slice(tmp_path, tilted):
         stored = new.pixel_array * float(new.RescaleSlope) + float(new.RescaleIntercept)
         old_hu = old.pixel_array * float(old.RescaleSlope) + float(old.RescaleIntercept)
         np.testing.assert_array_equal(stored, np.rint(old_hu + 10.0), err_msg=f"slice {k}")
-    assert _dciodvfy_errors(out) == []
+    assert dciodvfy_errors(out) == []
     back = read_volume(out, slicewise=True)
     np.testing.assert_allclose(back.slice_positions, tilted["positions"], atol=1e-5)
 
@@ -153,7 +142,7 @@ def test_missing_slice_dicom_to_derived_dicom_slice_by_slice(tmp_path, missing):
         assert list(map(float, new.ImageOrientationPatient)) == list(map(float, old.ImageOrientationPatient))
         old_hu = old.pixel_array * float(old.RescaleSlope) + float(old.RescaleIntercept)
         np.testing.assert_array_equal(new.pixel_array.astype(float), np.rint(old_hu - 5.0))
-    assert _dciodvfy_errors(out) == []
+    assert dciodvfy_errors(out) == []
     with pytest.raises(SliceSpacingError):
         read_volume(out)  # the derived series keeps the gap, so a 3-D read still refuses it
 

@@ -3,26 +3,18 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
 
 import nibabel as nib
 import numpy as np
 import pydicom
 import pytest
+from corpus_harness import dciodvfy_errors
 from scipy.spatial.transform import Rotation
 
 from ctharmonize.errors import ConfigError, NonFiniteError, OutputExistsError, UnsupportedFormatError
 from ctharmonize.io import HeaderSummary, Volume, read_volume, write_volume
 
 DCIODVFY = shutil.which("dciodvfy")
-
-
-def _dciodvfy_errors(folder) -> list[str]:
-    errors = []
-    for f in sorted(folder.iterdir()):
-        out = subprocess.run([DCIODVFY, str(f)], capture_output=True, text=True, timeout=60)
-        errors += [f"{f.name}: {line}" for line in (out.stdout + out.stderr).splitlines() if line.startswith("Error")]
-    return errors
 
 
 def test_dicom_round_trip_keeps_patient_study_and_geometry(tmp_path, series_writer, hu_volume):
@@ -64,14 +56,14 @@ def test_dicom_written_series_passes_dciodvfy(tmp_path, ct_series):
     vol.fov_mask = fov
     vol.header.padding_value = -2048.0
     out = write_volume(vol, tmp_path / "from_source", model_name="m", target_kernel="ge_standard")
-    assert _dciodvfy_errors(out) == []
+    assert dciodvfy_errors(out) == []
     assert int(pydicom.dcmread(next(out.iterdir())).PixelPaddingValue) == -2048
 
     synthetic = Volume(np.zeros((2, 32, 32), np.float32), (0.5, 0.5, 1.0),
                        header=HeaderSummary(manufacturer="GE MEDICAL SYSTEMS", convolution_kernel=("BONE",),
                                             kvp=100.0, exposure_mas=45.5, slice_thickness=1.0))
     out = write_volume(synthetic, tmp_path / "synthetic", compress=True)
-    assert _dciodvfy_errors(out) == []
+    assert dciodvfy_errors(out) == []
 
 
 def test_dicom_fov_padding_round_trip(tmp_path, hu_volume):
