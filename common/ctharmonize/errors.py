@@ -36,6 +36,9 @@ __all__ = [
     "LabelMapError",
     "SeriesNotFoundError",
     "SelectionRulesError",
+    "ImageHeaderError",
+    "RescaleError",
+    "AmbiguousDomainError",
 ]
 
 
@@ -149,3 +152,17 @@ class SeriesNotFoundError(InputError):
 
 class SelectionRulesError(ConfigError):
     """A series selection rules file (MONAI Deploy ``DICOMSeriesSelectorOperator`` format) is invalid."""
+
+
+class ImageHeaderError(InputError):
+    """A DICOM header cannot describe the image (Rows 0, BitsStored > BitsAllocated, a colour or palette
+    PhotometricInterpretation on a CT slice, ...)."""
+
+
+class RescaleError(InputError):
+    """A CT slice's stored values cannot be read as HU: RescaleSlope/Intercept missing, RescaleType not HU,
+    or a rescale that is not finite, zero or absurd."""
+
+
+class AmbiguousDomainError(UnknownDomainError):
+    """A multi-valued ConvolutionKernel names kernels of more than one known domain; ``--source`` resolves it."""

@@ -6,8 +6,10 @@ Matching rules:
   (``"Siemens Healthineers"`` contains ``"SIEMENS"``). A missing/empty manufacturer matches
   every vendor, and the kernel must then identify a single domain.
 * ConvolutionKernel: case-insensitive *exact* match (surrounding whitespace ignored) against a
-  domain's aliases. The tag may be multi-valued (``["FC51", "AIDR 3D"]``); values are tried
-  in order and the first that matches wins.
+  domain's aliases. The tag may be multi-valued (``["FC51", "AIDR 3D"]``, Siemens ``["Br40d", "3"]``
+  with the iterative strength second): values that name no domain are ignored; if the values name
+  more than one domain (GE ``STANDARD\\BONE``) resolution refuses with :class:`AmbiguousDomainError`
+  listing the candidates (``--source`` resolves it).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from pathlib import Path
 
 from ctharmonize.data.documents import check_document, load_document
 from ctharmonize.domains.domain_info import DomainInfo
-from ctharmonize.errors import ConfigError, UnknownDomainError
+from ctharmonize.errors import AmbiguousDomainError, ConfigError, UnknownDomainError
 from ctharmonize.io.volume import HeaderSummary
 
 __all__ = ["DomainRegistry", "default_registry", "DEFAULT_DOMAINS_FILE", "DOMAINS_SCHEMA_FILE"]
@@ -124,7 +126,8 @@ class DomainRegistry(Mapping[str, DomainInfo]):
         """Domain name for a Manufacturer and a (possibly multi-valued) ConvolutionKernel.
 
         ``path`` (the image the values come from) is only used in the error message.
-        Raises :class:`UnknownDomainError` listing the known domains when nothing matches.
+        Raises :class:`UnknownDomainError` listing the known domains when nothing matches, and
+        :class:`AmbiguousDomainError` (a subclass) when the values name several domains.
         """
         values = [kernel] if isinstance(kernel, str) else list(kernel or ())
         shown = "/".join(str(v) for v in values) if values else "(none)"
@@ -134,13 +137,22 @@ class DomainRegistry(Mapping[str, DomainInfo]):
             makers = ", ".join(f"{k} ({'/'.join(v)})" for k, v in self.vendors.items())
             raise UnknownDomainError(path, f"unknown kernel {shown!r} for manufacturer {manufacturer!r}: the "
                                            f"manufacturer matches no vendor ({makers}); known domains: {known}")
+        found: dict[str, str] = {}  # domain name -> the kernel value that named it
         for value in values:
             matches = [d for d in self._by_kernel.get(_norm(value), []) if d.vendor in vendors]
-            if len(matches) == 1:
-                return matches[0].name
             if len(matches) > 1:
-                raise UnknownDomainError(path, f"kernel {value!r} is ambiguous without a manufacturer: "
-                                               f"{', '.join(d.name for d in matches)}")
+                raise AmbiguousDomainError(path, f"kernel {value!r} is ambiguous without a manufacturer: "
+                                                 f"{', '.join(d.name for d in matches)}; pass --source "
+                                                 "with one of them")
+            if matches:
+                found.setdefault(matches[0].name, str(value))
+        if len(found) == 1:
+            return next(iter(found))
+        if len(found) > 1:
+            candidates = ", ".join(f"{name} ({value})" for name, value in found.items())
+            raise AmbiguousDomainError(path, f"ConvolutionKernel {shown!r} names {len(found)} known kernels: "
+                                             f"{candidates}; which one the image was reconstructed with is "
+                                             "ambiguous; pass --source with one of them")
         raise UnknownDomainError(path, f"unknown kernel {shown!r} for manufacturer {manufacturer!r}; "
                                        f"known domains: {known}")
 

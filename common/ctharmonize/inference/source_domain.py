@@ -30,7 +30,8 @@ def resolve_source_domain(
     registry: DomainRegistry | None = None,
 ) -> str:
     """Source domain of ``volume``: ``source`` if given (checked against the registry), else resolved
-    from the header's Manufacturer and ConvolutionKernel.
+    from the header's Manufacturer and ConvolutionKernel. An explicit ``source`` wins over the header,
+    also over an ambiguous multi-valued kernel such as ``STANDARD\\BONE``.
 
     Args:
         volume: the input volume (only its header is used).
@@ -41,6 +42,8 @@ def resolve_source_domain(
 
     Raises:
         UnknownDomainError: one line listing the known domains (registry or model).
+        AmbiguousDomainError: (a subclass) the kernel values name several domains; the line lists
+            them and says that ``--source`` resolves it.
     """
     registry = registry or default_registry()
     if source:

@@ -11,7 +11,7 @@ from ctharmonize.io.slice_orientation import slice_orientation
 from ctharmonize.io.volume import Volume
 from ctharmonize.io.write import check_volume_output_path, write_volume
 
-__all__ = ["info", "convert", "describe"]
+__all__ = ["convert", "describe", "info", "series"]
 
 
 def _fmt(values, digits: int = 4) -> str:

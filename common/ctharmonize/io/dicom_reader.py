@@ -297,6 +297,8 @@ def read_dicom(
     first = slices[0]
     header = header_summary(first.ds, padding_value=padding_hu)
     header.extra["num_files"] = nz
+    if any(s.rescale_assumed for s in slices):
+        header.extra["rescale_assumed"] = list(rescale_default or ())  # the user's --assume_rescale
     header.extra["transfer_syntax"] = str(getattr(first.ds.file_meta, "TransferSyntaxUID", "")) or None
     header.extra["orientation"] = slice_orientation(direction)
     return Volume(array, spacing, tuple(origin), direction, header, fov_mask, source_dataset=first.ds,
