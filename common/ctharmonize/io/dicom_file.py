@@ -69,11 +69,12 @@ from ctharmonize.errors import (
     RescaleError,
     UnsupportedFormatError,
 )
+from ctharmonize.io.fov import PADDING_VALUES_HU
 from ctharmonize.io.jpeg2000_codestream import check_codestream
 
 __all__ = ["DicomSlice", "SkippedFile", "load_slice", "list_dicom_candidates", "float_or",
            "first_error_line", "IGNORED_NAMES", "IGNORED_SUFFIXES", "CT_SOP_CLASSES", "DICOMDIR_SOP_CLASS",
-           "CT_IMAGE_STORAGE", "MAX_SLICE_PIXELS", "MAX_ABS_HU", "MONOCHROME"]
+           "CT_IMAGE_STORAGE", "MAX_SLICE_PIXELS", "MAX_ABS_HU", "MONOCHROME", "IMPLAUSIBLE_HU"]
 
 log = logging.getLogger(__name__)
 
@@ -415,6 +416,44 @@ def _check_hu_range(path: Path, raw: np.ndarray, fmt: _PixelFormat, slope: float
                                  f"{hi:.4g}, beyond +-{MAX_ABS_HU:g}: not CT values")
 
 
+#: Encapsulated syntaxes that reproduce the stored values exactly (padding stays exact padding).
+_LOSSLESS_ENCAPSULATED = frozenset({
+    "1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.5", "1.2.840.10008.1.2.4.70", "1.2.840.10008.1.2.4.57",
+    "1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.4.201", "1.2.840.10008.1.2.4.202",
+})
+#: Below this, a decoded CT value that is not outside-FOV padding cannot be a measurement (air is -1000 HU).
+IMPLAUSIBLE_HU = -2100.0
+
+
+def _check_plausible_decode(path: Path, ds: Dataset, raw: np.ndarray, slope: float, intercept: float) -> None:
+    """Losslessly compressed CT slices: refuse a decode with many values far below air that are not padding.
+
+    JPEG 2000 carries no checksum and decoders accept bytes overwritten in the entropy-coded data; the
+    gross cases decode to values down to the int16 limit. More than 0.1 % (at least 16) of the pixels
+    below :data:`IMPLAUSIBLE_HU` that are neither PixelPaddingValue[..RangeLimit] nor -2048/-3024 HU
+    padding is taken as corrupted pixel data. Lossy syntaxes are not checked (ringing at the FOV edge).
+    """
+    syntax = _syntax(ds)
+    if syntax is None or str(syntax) not in _LOSSLESS_ENCAPSULATED or not raw.size:
+        return
+    hu = raw.astype(np.float64) * slope + intercept
+    low = hu < IMPLAUSIBLE_HU
+    if not low.any():
+        return
+    padding = np.isin(hu, PADDING_VALUES_HU)
+    value, limit = ds.get("PixelPaddingValue"), ds.get("PixelPaddingRangeLimit")
+    if value not in (None, ""):
+        lo, hi = sorted((float(value), float(value if limit in (None, "") else limit)))
+        padding |= (raw >= lo) & (raw <= hi)
+    bad = low & ~padding
+    count = int(np.count_nonzero(bad))
+    if count > max(16, raw.size // 1000):
+        raise CorruptFileError(
+            path, f"decoded pixel data is not plausible CT: {count} pixels ({count / raw.size:.1%}) below "
+            f"{IMPLAUSIBLE_HU:g} HU that are not padding (lowest {hu[bad].min():.0f} HU); the losslessly "
+            "compressed pixel data are probably corrupted (JPEG 2000 carries no checksum)")
+
+
 # --- entry point --------------------------------------------------------------------------
 
 
@@ -475,5 +514,7 @@ def load_slice(path: Path, in_folder: bool, *, rescale_default: tuple[float, flo
     slope, intercept, assumed = _rescale(path, ds, fmt, is_ct, rescale_default)
     raw = _decode(path, ds, fmt)
     _check_hu_range(path, raw, fmt, slope, intercept)
+    if is_ct:
+        _check_plausible_decode(path, ds, raw, slope, intercept)
     del ds["PixelData"]
     return DicomSlice(path, ds, raw, slope, intercept, assumed)
