@@ -201,13 +201,11 @@ def parse_command_line(func: Callable, argv: list[str], command: str) -> dict[st
 
 
 def _check_common(kwargs: dict[str, Any]) -> None:
-    """Checks every command shares, done before any work: device availability, batch size."""
+    """Checks every command shares, done before any work: the device exists on this machine."""
     if kwargs.get("device") is not None:
         from ctharmonize.torch_device import resolve_device
 
         resolve_device(kwargs["device"])
-    if kwargs.get("batch_size") is not None and int(kwargs["batch_size"]) < 1:
-        raise UsageError(None, f"--batch_size must be >= 1, got {kwargs['batch_size']}")
 
 
 def _doc_args(doc: str) -> dict[str, str]:

@@ -39,7 +39,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pydicom
 from pydicom.dataset import Dataset
 from pydicom.filereader import read_file_meta_info
@@ -63,7 +62,7 @@ from ctharmonize.io.dicom_file import (
 )
 from ctharmonize.io.dicom_header import multi_str
 from ctharmonize.io.series_rules import SelectionRules, load_rules
-from ctharmonize.io.slice_orientation import slice_orientation
+from ctharmonize.io.slice_orientation import iop_direction, slice_orientation
 
 __all__ = [
     "SeriesInfo",
@@ -102,16 +101,8 @@ def series_orientation(iop: Any) -> str:
     """axial / coronal / sagittal / oblique of one ImageOrientationPatient (6 direction cosines, LPS), by
     the rule of :func:`ctharmonize.io.slice_orientation.slice_orientation`; ``unknown`` when missing or
     degenerate."""
-    try:
-        values = np.asarray([float(v) for v in iop], dtype=np.float64)
-    except (TypeError, ValueError):
-        return "unknown"
-    if values.shape != (6,) or not np.all(np.isfinite(values)):
-        return "unknown"
-    normal = np.cross(values[:3], values[3:])
-    if float(np.linalg.norm(normal)) < 1e-6:
-        return "unknown"
-    return slice_orientation(np.column_stack([values[:3], values[3:], normal]))
+    direction = iop_direction(iop)
+    return "unknown" if direction is None else slice_orientation(direction)
 
 
 @dataclass(frozen=True)

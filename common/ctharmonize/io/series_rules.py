@@ -45,6 +45,7 @@ from pydicom.valuerep import PersonName
 
 from ctharmonize.data.documents import check_document, load_document
 from ctharmonize.errors import SelectionRulesError
+from ctharmonize.io.slice_orientation import iop_direction
 
 __all__ = [
     "SERIES_RULES_FILE",
@@ -68,17 +69,9 @@ _RELATIONS: dict[str, Callable[[float, float], bool]] = {
 
 def dominant_orientation(iop: Any) -> str | None:
     """``"axial"``, ``"coronal"`` or ``"sagittal"``: the patient axis closest to the normal of an
-    ImageOrientationPatient (6 direction cosines); None when it is missing or degenerate."""
-    try:
-        values = np.asarray([float(v) for v in iop], dtype=np.float64)
-    except (TypeError, ValueError):
-        return None
-    if values.shape != (6,) or not np.all(np.isfinite(values)):
-        return None
-    normal = np.cross(values[:3], values[3:])
-    if np.linalg.norm(normal) < 1e-6:
-        return None
-    return _ORIENTATIONS[int(np.argmax(np.abs(normal)))]
+    ImageOrientationPatient (the SDK's rule: no "oblique"); None when it is missing or degenerate."""
+    direction = iop_direction(iop)
+    return None if direction is None else _ORIENTATIONS[int(np.argmax(np.abs(direction[:, 2])))]
 
 
 def _scalar(value: Any) -> Any:

@@ -18,11 +18,26 @@ import numpy as np
 from ctharmonize.errors import NonAxialError
 from ctharmonize.io.volume import Volume
 
-__all__ = ["MAX_OBLIQUE_DEG", "slice_orientation", "normal_angles_deg", "check_axial"]
+__all__ = ["MAX_OBLIQUE_DEG", "slice_orientation", "normal_angles_deg", "check_axial", "iop_direction"]
 
 #: Largest angle (deg) between the image normal and an LPS axis for the slices to be named after it.
 MAX_OBLIQUE_DEG = 45.0
 _PLANES = ("sagittal", "coronal", "axial")  # plane whose normal is LPS x, y, z
+
+
+def iop_direction(iop: object) -> np.ndarray | None:
+    """The 3x3 direction (row, column, normal) of an ImageOrientationPatient value (6 direction cosines,
+    LPS); None when it is missing, not 6 finite numbers, or degenerate (parallel row and column)."""
+    try:
+        values = np.asarray([float(v) for v in iop], dtype=np.float64)  # type: ignore[union-attr]
+    except (TypeError, ValueError):
+        return None
+    if values.shape != (6,) or not np.all(np.isfinite(values)):
+        return None
+    normal = np.cross(values[:3], values[3:])
+    if float(np.linalg.norm(normal)) < 1e-6:
+        return None
+    return np.column_stack([values[:3], values[3:], normal])
 
 
 def normal_angles_deg(direction: np.ndarray) -> np.ndarray:
