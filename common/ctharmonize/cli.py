@@ -45,7 +45,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "select-checkpoint": ("ctharmonize.evaluation.commands", "select_checkpoint", "Rank checkpoints by emphysema agreement (paper 000 eq. 1)."),
     "compare-models": ("ctharmonize.evaluation.commands", "compare_models", "Cohen's d between models on per-scan Dice (paper 000 Table 3)."),
     "harmonize": ("ctharmonize.inference.commands", "harmonize", "Harmonize a volume with a bundle."),
-    "average-weights": ("ctharmonize.inference.commands", "average_weights", "Average the generator weights of several checkpoints."),
+    "average-weights": ("ctharmonize.inference.commands", "average_weights", "Average the network weights of several checkpoints."),
+    "export": ("ctharmonize.inference.commands", "export", "Export one path of a bundle's harmonizer as TorchScript (HU in, HU out)."),
 }
 
 _TRUE = frozenset({"true", "yes", "1", "on"})

@@ -7,7 +7,7 @@ import torch
 from multipath_sim_data import write_test_split
 
 from ctharmonize.errors import DatalistError
-from ctharmonize.inference import harmonize_datalist
+from ctharmonize.inference import SliceHarmonizer, harmonize_datalist
 from ctharmonize.networks import MultipathGenerator
 
 
@@ -25,7 +25,7 @@ def datalist(tmp_path_factory):
 
 def _generator():
     torch.manual_seed(0)
-    return MultipathGenerator(ngf=4, n_blocks=1).eval()
+    return SliceHarmonizer(MultipathGenerator(ngf=4, n_blocks=1), device="cpu")
 
 
 def test_split_filter_and_all(datalist, tmp_path):

@@ -22,14 +22,16 @@ from ctharmonize.bundle import verify_bundle_metadata
 from ctharmonize.cli import main
 from ctharmonize.errors import UnknownDomainError, WeightsError
 from ctharmonize.inference import (
+    HUPath,
     HUWrapper,
-    MultipathHUPath,
+    SliceHarmonizer,
     ensure_sample_volume,
     harmonize_volume,
-    load_bundle_generator,
-    load_generator_weights,
+    load_bundle_harmonizer,
+    load_network_weights,
     resolve_source_domain,
 )
+from ctharmonize.networks import MultipathGenerator
 from ctharmonize.io import read_volume, write_volume
 from ctharmonize.io.volume import HeaderSummary, Volume
 
@@ -91,12 +93,13 @@ def test_hu_wrapper_is_hu_in_hu_out_and_scriptable(gen):
     assert got.min() >= -1024 and got.max() <= 3072
 
 
-@pytest.mark.parametrize("wrap", ["plain", "G", "module"])
-def test_multipath_hu_path_loads_a_full_generator_state(gen, wrap):
+@pytest.mark.parametrize("wrap", ["plain", "G", "network/G", "module"])
+def test_hu_path_loads_the_translator_state(gen, wrap):
     state = gen.state_dict()
-    ckpt = {"plain": state, "G": {"G": state, "D": {}}, "module": {f"module.{k}": v for k, v in state.items()}}[wrap]
+    ckpt = {"plain": state, "G": {"G": state, "D_ge_bone": {}}, "network/G": {"network/G": state, "engine": {}},
+            "module": {f"module.{k}": v for k, v in state.items()}}[wrap]
     fresh = tiny_generator(seed=123)  # different weights until loaded
-    exported = MultipathHUPath(fresh, "siemens_b50f", "siemens_b30f").eval()
+    exported = HUPath(fresh, "siemens_b50f", "siemens_b30f", checkpoint_networks={"G": ""}).eval()
     exported.load_state_dict(ckpt)
     hu = np.random.default_rng(1).uniform(-1024, 1500, size=(2, 12, 12)).astype(np.float32)
     with torch.no_grad():
@@ -106,30 +109,34 @@ def test_multipath_hu_path_loads_a_full_generator_state(gen, wrap):
     assert np.abs(got - other).max() > 1.0  # the requested path, not another one
 
 
-def test_load_generator_weights_one_line_errors(tmp_path, gen):
+def test_load_network_weights_one_line_errors(tmp_path, gen):
     missing = tmp_path / "nope.pt"
     with pytest.raises(WeightsError) as err:
-        load_generator_weights(tiny_generator(), missing)
+        load_network_weights(tiny_generator(), missing)
     assert str(err.value).startswith(str(missing) + ":") and "\n" not in str(err.value)
     garbage = tmp_path / "garbage.pt"
     garbage.write_bytes(b"not a checkpoint")
     with pytest.raises(WeightsError, match="cannot read weights"):
-        load_generator_weights(tiny_generator(), garbage)
+        load_network_weights(tiny_generator(), garbage)
     wide = tmp_path / "wide.pt"
     torch.save(tiny_generator(ngf=8).state_dict(), wide)
     with pytest.raises(WeightsError, match="another shape"):
-        load_generator_weights(tiny_generator(), wide)
+        load_network_weights(tiny_generator(), wide)
     two = tmp_path / "two.pt"
     torch.save(tiny_generator(domains=["ge_bone", "siemens_b30f"]).state_dict(), two)
-    with pytest.raises(WeightsError, match=r"domains \['ge_bone', 'siemens_b30f'\]"):
-        load_generator_weights(tiny_generator(), two)
+    with pytest.raises(WeightsError, match=r"missing keys .*in decoders.ge_standard, decoders.siemens_b50f"):
+        load_network_weights(tiny_generator(), two)
     nogen = tmp_path / "nogen.pt"
     torch.save({"optimizer": {"lr": 1.0}}, nogen)
-    with pytest.raises(WeightsError, match="no multipath generator weights"):
-        load_generator_weights(tiny_generator(), nogen)
+    with pytest.raises(WeightsError, match="holds no network weights"):
+        load_network_weights(tiny_generator(), nogen)
     good = tmp_path / "good.pt"
-    torch.save({"network/G": gen.state_dict()}, good)
-    loaded = load_generator_weights(tiny_generator(seed=5), good)
+    torch.save({"network/G": gen.state_dict(), "network/D_ge_bone": {"w": torch.zeros(1)}}, good)
+    with pytest.raises(WeightsError, match=r"several networks \(G, D_ge_bone\).*checkpoint_networks"):
+        load_network_weights(tiny_generator(), good)  # which network is the model: the config must say
+    with pytest.raises(WeightsError, match="holds no network 'G_AB'"):
+        load_network_weights(tiny_generator(), good, {"G_AB": "G_AB"})
+    loaded = load_network_weights(tiny_generator(seed=5), good, {"G": ""})
     for k, v in gen.state_dict().items():
         assert torch.equal(loaded.state_dict()[k], v)
 
@@ -140,7 +147,8 @@ def test_harmonize_volume_restores_fov_pads_and_keeps_geometry(gen):
     fov = np.zeros(hu.shape, bool)
     fov[:, 2:16, 3:19] = True
     vol = Volume(hu.copy(), (0.7, 0.7, 2.5), (-10.0, 5.0, 30.0), np.eye(3), HeaderSummary(manufacturer="GE"), fov)
-    out = harmonize_volume(vol, gen, "ge_bone", "siemens_b30f", batch_size=2, device="cpu", model_name="m 1")
+    harmonizer = SliceHarmonizer(gen, batch_size=2, device="cpu")
+    out = harmonize_volume(vol, harmonizer, "ge_bone", "siemens_b30f", model_name="m 1")
     np.testing.assert_array_equal(vol.array, hu)  # input untouched
     np.testing.assert_array_equal(out.array[~fov], hu[~fov])
     # reference: reflect-pad bottom/right to a multiple of 4 with numpy, run, crop
@@ -149,6 +157,24 @@ def test_harmonize_volume_restores_fov_pads_and_keeps_geometry(gen):
     np.testing.assert_allclose(out.array[fov], want[fov], atol=0.02)
     assert out.spacing == vol.spacing and out.origin == vol.origin and out.array.dtype == np.float32
     assert out.header.extra["harmonized_to"] == "siemens_b30f" and out.header.extra["harmonization_model"] == "m 1"
+
+
+@pytest.mark.parametrize("residual", [True, False])
+def test_slice_harmonizer_pads_to_the_translators_own_multiple(residual):
+    """n_downsampling=3: slices of 36 px are padded to 40 (a multiple of 8), not to 36 (multiple of 4)."""
+    torch.manual_seed(4)
+    deep = MultipathGenerator(domains=["ge_bone", "siemens_b30f"], ngf=4, n_blocks=1, residual=residual,
+                              n_downsampling=3).eval()
+    if residual:  # the zero-initialised last conv would make the residual path the identity
+        for p in deep.decoders.parameters():
+            torch.nn.init.normal_(p, std=0.1)
+    assert deep.spatial_multiple == 8 and deep.path("ge_bone", "siemens_b30f").spatial_multiple == 8
+    hu = np.random.default_rng(5).uniform(-1000, 800, size=(2, 36, 36)).astype(np.float32)
+    got = SliceHarmonizer(deep, batch_size=2, device="cpu")(hu, "ge_bone", "siemens_b30f")
+    padded = np.pad(hu, ((0, 0), (0, 4), (0, 4)), mode="reflect")
+    want = expected_hu(deep, "ge_bone", "siemens_b30f", padded)[:, :36, :36]
+    np.testing.assert_allclose(got, want, atol=0.02)
+    assert np.abs(got - hu).max() > 1.0
 
 
 def test_resolve_source_domain(ge_scans, gen):
@@ -240,9 +266,10 @@ def test_cli_unknown_source_and_missing_weights(tmp_path, tiny_bundle, ge_scans,
     assert len(err.splitlines()) == 1 and str(no_weights / "models" / "model.pt") in err and "not found" in err
 
 
-def test_load_bundle_generator_reads_config(tiny_bundle, gen):
-    loaded = load_bundle_generator(tiny_bundle, device="cpu", trust=True)
-    assert loaded.domains == gen.domains and loaded.ngf == TINY["ngf"]
+def test_load_bundle_harmonizer_reads_config(tiny_bundle, gen):
+    harmonizer = load_bundle_harmonizer(tiny_bundle, device="cpu", trust=True)
+    loaded = harmonizer.translator
+    assert harmonizer.domains == gen.domains and loaded.ngf == TINY["ngf"]
     for k, v in gen.state_dict().items():
         assert torch.equal(loaded.state_dict()[k], v)
 

@@ -1,11 +1,11 @@
-"""Checkpoint averaging of multipath generator weights: the mean by hand, formats, refusals, CLI."""
+"""Checkpoint averaging of network weights: the mean by hand, formats, refusals, CLI."""
 
 import pytest
 import torch
 
 from ctharmonize.cli import main
 from ctharmonize.errors import OutputExistsError, WeightsError
-from ctharmonize.inference import average_generator_weights, load_generator_weights
+from ctharmonize.inference import average_network_weights, load_network_weights
 from ctharmonize.networks import MultipathGenerator
 
 DOMAINS = ["siemens_b50f", "siemens_b30f"]
@@ -26,15 +26,15 @@ def test_average_is_the_elementwise_mean_and_loads(tmp_path):
         torch.save(obj, tmp_path / f"w{i}.pt")
         paths.append(tmp_path / f"w{i}.pt")
     out = tmp_path / "avg.pt"
-    avg = average_generator_weights(paths, out)
+    avg = average_network_weights(paths, out, networks={"G": ""})
     key = next(k for k, v in avg.items() if k.startswith("latent.") and v.is_floating_point() and v.numel() > 10)
     by_hand = (nets[0].state_dict()[key] + nets[1].state_dict()[key] + nets[2].state_dict()[key]) / 3
     assert torch.allclose(avg[key], by_hand, atol=1e-7)
     assert not torch.allclose(avg[key], nets[0].state_dict()[key])
-    loaded = load_generator_weights(_generator(5), out)  # the file is a loadable model.pt
+    loaded = load_network_weights(_generator(5), out)  # the file is a loadable model.pt
     assert torch.equal(loaded.state_dict()[key], avg[key])
     # averaging one file returns it unchanged
-    single = average_generator_weights([paths[0]])
+    single = average_network_weights([paths[0]])
     assert all(torch.equal(single[k], v) for k, v in nets[0].state_dict().items())
 
 
@@ -42,10 +42,10 @@ def test_refuses_other_architecture_and_existing_output(tmp_path):
     torch.save(_generator(0).state_dict(), tmp_path / "a.pt")
     torch.save(_generator(1, ngf=8).state_dict(), tmp_path / "b.pt")
     with pytest.raises(WeightsError, match="b.pt.*shape"):
-        average_generator_weights([tmp_path / "a.pt", tmp_path / "b.pt"])
+        average_network_weights([tmp_path / "a.pt", tmp_path / "b.pt"])
     (tmp_path / "out.pt").write_bytes(b"keep")
     with pytest.raises(OutputExistsError):
-        average_generator_weights([tmp_path / "a.pt"], tmp_path / "out.pt")
+        average_network_weights([tmp_path / "a.pt"], tmp_path / "out.pt")
     assert (tmp_path / "out.pt").read_bytes() == b"keep"
 
 

@@ -156,12 +156,14 @@ def test_harmonize_volume_runs_slice_by_slice_on_irregular_geometry(tmp_path, mi
     torch.manual_seed(0)
     gen = MultipathGenerator(ngf=4, n_blocks=1, residual=False, n_downsampling=2).eval()
     vol = read_volume(missing["path"], slicewise=True)
-    out = harmonize_volume(vol, gen, "ge_bone", "siemens_b30f", batch_size=2, device="cpu")
+    from ctharmonize.inference import SliceHarmonizer
+
+    out = harmonize_volume(vol, SliceHarmonizer(gen, batch_size=2, device="cpu"), "ge_bone", "siemens_b30f")
     np.testing.assert_array_equal(out.slice_positions, vol.slice_positions)
     assert out.slice_datasets == vol.slice_datasets
     for k in (0, 3):  # each slice alone gives the same result: no 3-D context, no resampling
         alone = Volume(vol.array[k:k + 1], vol.spacing, tuple(vol.slice_positions[k]), vol.direction)
-        one = harmonize_volume(alone, gen, "ge_bone", "siemens_b30f", batch_size=1, device="cpu")
+        one = harmonize_volume(alone, SliceHarmonizer(gen, batch_size=1, device="cpu"), "ge_bone", "siemens_b30f")
         np.testing.assert_allclose(out.array[k], one.array[0], atol=1e-3)
     written = write_volume(out, tmp_path / "harmonized")
     zs = [float(pydicom.dcmread(f).ImagePositionPatient[2]) for f in sorted(written.iterdir())]

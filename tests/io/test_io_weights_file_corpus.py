@@ -16,7 +16,7 @@ import torch
 from corpus_harness import expect_refusal
 
 from ctharmonize.errors import WeightsError
-from ctharmonize.inference import load_generator_weights
+from ctharmonize.io.network_weights import load_network_weights
 from ctharmonize.io.weights_file import load_weights_file
 from ctharmonize.networks import MultipathGenerator
 
@@ -88,14 +88,14 @@ def test_exploit_files_really_run_code_when_unpickled_unsafely(tmp_path):
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_load_generator_weights_refuses_bad_files(tmp_path, case):
+def test_load_network_weights_refuses_bad_files(tmp_path, case):
     marker = tmp_path / "MARKER"
     path, text = _bad_files(tmp_path / "w", marker)[case]
     before = path.read_bytes()
     generator = _generator()
     state = {k: v.clone() for k, v in generator.state_dict().items()}
     with pytest.raises(WeightsError) as info:
-        load_generator_weights(generator, path)
+        load_network_weights(generator, path)
     message = str(info.value)
     assert message.startswith(f"{path}: cannot read weights from the file: ") and "\n" not in message, message
     assert text in message, message
@@ -114,7 +114,7 @@ def test_good_weights_still_load(tmp_path):
             p.add_(torch.randn_like(p))
     for name, zip_format in (("new.pt", True), ("legacy.pt", False)):
         torch.save(source.state_dict(), tmp_path / name, _use_new_zipfile_serialization=zip_format)
-        target = load_generator_weights(_generator(), tmp_path / name)
+        target = load_network_weights(_generator(), tmp_path / name)
         for k, v in source.state_dict().items():
             assert torch.equal(target.state_dict()[k], v)
     assert set(load_weights_file(tmp_path / "new.pt")) == set(source.state_dict())

@@ -21,8 +21,9 @@ and LAA-950 (%) is measured with lung masks computed ONCE on the original images
 ``metric_limits`` (e.g. ``{"anat_bone_b30f": 0.1}``: mean muscle/SAT Dice >= 0.9) are requirements: an
 epoch over a limit ranks after every epoch within the limits.
 
-The harmonizer is any callable ``harmonizer(volume_hu, source, target) -> volume_hu``: (Z, Y, X)
-float32 **HU** in and out.
+The harmonizer is the bundles' contract (:class:`ctharmonize.inference.Harmonizer`):
+``harmonizer(volume_hu, source, target) -> volume_hu``, (Z, Y, X) float32 **HU** in and out; in a
+bundle's ``train.json`` a :class:`~ctharmonize.inference.SliceHarmonizer` over the live network.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ import re
 import shutil
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import torch
@@ -45,6 +46,7 @@ import torch
 from ctharmonize.errors import ConfigError, InputError
 from ctharmonize.evaluation.cohort import BODY_LABELS, MASK_SOURCES, ScanCache
 from ctharmonize.evaluation.pairing import DEFAULT_REFERENCE_KERNEL, Cohort, build_cohort
+from ctharmonize.inference.harmonizer import Harmonizer
 from ctharmonize.io.atomic import atomic_path, check_writable
 from ctharmonize.metrics.checkpoint_ranking import DEFAULT_METRIC_WEIGHTS, rank_checkpoints
 from ctharmonize.metrics.kl_divergence import kl_divergence
@@ -60,10 +62,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-
-class Harmonizer(Protocol):
-    def __call__(self, volume_hu: np.ndarray, source: str, target: str) -> np.ndarray: ...
 
 
 def _short(domain: str) -> str:

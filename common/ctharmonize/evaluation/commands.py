@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from ctharmonize.domains.reference import DEFAULT_REFERENCE_KERNEL
 from ctharmonize.errors import ConfigError
-from ctharmonize.evaluation.pairing import DEFAULT_REFERENCE_KERNEL
 
 __all__ = ["compare_models", "emphysema", "evaluate", "select_checkpoint"]
 
@@ -99,13 +99,31 @@ def evaluate(
     html: bool = False,
     overwrite: bool = False,
     progress: bool = True,
+    bundle: str | None = None,
+    target: str | None = None,
+    harmonized_dir: str | None = None,
+    device: str | None = None,
+    batch_size: int | None = None,
+    weights: str | None = None,
+    trust_bundle: bool = False,
 ) -> str:
     """Cohort evaluation: per_scan.csv, summary.json, PNG plots and report.md in ``out``.
+
+    Without ``--bundle`` the datalist's ``harmonized`` entries are evaluated; with it, the bundle's
+    harmonizer first harmonizes the (``--split``) entries to ``--target`` into ``--harmonized_dir``.
 
     Args:
         datalist: datalist JSON; entries: image (original), kernel, subject, optional harmonized,
             target, lung (see docs/evaluation.md).
         out: output folder (refused if it exists, unless overwrite).
+        bundle: harmonize with this bundle's ``harmonizer`` first (any method's bundle).
+        target: with ``--bundle``: a target kernel domain (every other kernel is harmonized to it; default
+            the bundle's target_kernel), or a JSON object source kernel -> target (only those are
+            harmonized, e.g. the paired Table 1 form {"siemens_b50f": "siemens_b30f", "ge_bone": "ge_standard"}).
+        harmonized_dir: with ``--bundle``: folder for the harmonized volumes (default ``<out>_harmonized``).
+        device, batch_size, weights: with ``--bundle``: torch device, slices per pass, checkpoint instead of
+            the bundle's models/model.pt.
+        trust_bundle: run the configs of a bundle that is not trusted otherwise.
         reference_kernel: kernel all others are compared with (unpaired distributions).
         paired_references: JSON object kernel -> same-vendor reference kernel for paired scans
             (default {"siemens_b50f": "siemens_b30f", "ge_bone": "ge_standard", ...}).
@@ -124,9 +142,15 @@ def evaluate(
     from ctharmonize.evaluation.run import run_evaluation
     from ctharmonize.io import check_output
 
-    check_output(out, [datalist], overwrite)
+    check_output(out, [datalist, bundle, weights], overwrite)
+    entries: Any = datalist
+    if bundle is not None:
+        entries = _harmonize_with_bundle(bundle, datalist, out, target, split, harmonized_dir, device, batch_size,
+                                         weights, trust_bundle, overwrite, progress)
+    elif target is not None or harmonized_dir is not None:
+        raise ConfigError(None, "--target and --harmonized_dir need --bundle")
     summary = run_evaluation(
-        datalist, out, reference_kernel=reference_kernel,
+        entries, out, reference_kernel=reference_kernel,
         paired_references=_parse_mapping(paired_references, "paired_references"), backend=backend,
         mask_source=mask_source, threshold=float(threshold), split=split, body_composition=body_composition,
         similarity=similarity, n_resamples=int(n_resamples), seed=int(seed), kl_bins=int(kl_bins), html=html,
@@ -135,11 +159,40 @@ def evaluate(
     return f"{summary['n_scans']} scans evaluated; report: {Path(out) / 'report.md'}"
 
 
+def _harmonize_with_bundle(bundle: str, datalist: str, out: str, target: Any, split: str | None,
+                           harmonized_dir: str | None, device: str | None, batch_size: int | None,
+                           weights: str | None, trust: bool, overwrite: bool, progress: bool) -> list[dict]:
+    """``evaluate --bundle``: harmonize the datalist with the bundle's harmonizer; the entries to evaluate."""
+    from ctharmonize.inference.bundle_harmonizer import (
+        bundle_default_target,
+        bundle_model_name,
+        load_bundle_harmonizer,
+        read_bundle_config,
+    )
+    from ctharmonize.inference.harmonize_datalist import harmonize_datalist
+    from ctharmonize.io import check_output
+    from ctharmonize.torch_device import resolve_device
+
+    folder = harmonized_dir or f"{Path(out)}_harmonized"
+    check_output(folder, [datalist, bundle, weights], overwrite)
+    parser = read_bundle_config(bundle, trust=trust)
+    goal: Any = target
+    if isinstance(target, str) and target.lstrip().startswith("{"):
+        goal = _parse_mapping(target, "target")
+    elif target is None:
+        goal = bundle_default_target(parser)
+    harmonizer = load_bundle_harmonizer(parser=parser, device=str(resolve_device(device)) if device else None,
+                                        weights=weights, batch_size=batch_size)
+    return harmonize_datalist(harmonizer, datalist, folder, goal, split=split, model_name=bundle_model_name(parser),
+                              overwrite=overwrite, progress=progress)
+
+
 def select_checkpoint(
     checkpoints: str,
     datalist: str,
-    harmonizer: str,
     out: str,
+    harmonizer: str | None = None,
+    bundle: str | None = None,
     weights: Any = None,
     split: str | None = "validation",
     reference_kernel: str = DEFAULT_REFERENCE_KERNEL,
@@ -151,6 +204,9 @@ def select_checkpoint(
     anatomy_paths: Any = None,
     limits: Any = None,
     overwrite: bool = False,
+    device: str | None = None,
+    batch_size: int | None = None,
+    trust_bundle: bool = False,
 ) -> str:
     """Rank checkpoints by emphysema agreement (paper 000 eq. 1) and copy the best to out/model.pt.
 
@@ -158,7 +214,9 @@ def select_checkpoint(
         checkpoints: folder of *.pt / *.pth files (epoch = last number in the file name).
         datalist: validation datalist JSON.
         harmonizer: 'package.module:factory'; factory(checkpoint_path) returns a callable
-            harmonizer(volume_hu, source_kernel, target_kernel) -> volume_hu.
+            harmonizer(volume_hu, source_kernel, target_kernel) -> volume_hu. Give this or ``--bundle``.
+        bundle: the bundle whose ``harmonizer`` item, with each checkpoint as its weights, is scored
+            (any method's bundle; training checkpoints are read with its checkpoint_networks).
         out: output folder (model.pt, checkpoint_ranking.csv, checkpoint_ranking.json).
         weights: JSON object metric -> weight (default {"mse_b50f_b30f": 0.5, "kl_bone_b30f": 0.25,
             "kl_standard_b30f": 0.25}).
@@ -171,15 +229,27 @@ def select_checkpoint(
         limits: JSON object metric -> largest acceptable value, e.g. {"anat_bone_b30f": 0.1}; epochs
             over a limit rank last.
         overwrite: replace existing outputs.
+        device, batch_size: with ``--bundle``: torch device and slices per forward pass.
+        trust_bundle: run the configs of a bundle that is not trusted otherwise.
     """
     from ctharmonize.evaluation.checkpoint_selection import load_harmonizer_factory
     from ctharmonize.evaluation.checkpoint_selection import select_checkpoint as _select
     from ctharmonize.io.output_check import check_not_overlapping, check_parent_writable
 
-    check_not_overlapping(out, [checkpoints, datalist])
+    if (harmonizer is None) == (bundle is None):
+        raise ConfigError(None, "give exactly one of --bundle (a bundle folder) and --harmonizer (package.module:factory)")
+    check_not_overlapping(out, [checkpoints, datalist, bundle])
     check_parent_writable(out)
+    if bundle is not None:
+        from ctharmonize.inference.bundle_harmonizer import BundleHarmonizerFactory
+        from ctharmonize.torch_device import resolve_device
+
+        factory = BundleHarmonizerFactory(bundle, device=str(resolve_device(device)) if device else None,
+                                          batch_size=batch_size, trust=trust_bundle)
+    else:
+        factory = load_harmonizer_factory(harmonizer)
     ranking = _select(
-        checkpoints, datalist, load_harmonizer_factory(harmonizer), out, metric_weights=_parse_mapping(weights, "weights"),
+        checkpoints, datalist, factory, out, metric_weights=_parse_mapping(weights, "weights"),
         overwrite=overwrite, split=split, reference_kernel=reference_kernel, backend=backend,
         mask_source=mask_source, threshold=float(threshold), kl_bins=kl_bins, paths=_parse_paths(paths, "paths"),
         anatomy_paths=_parse_paths(anatomy_paths, "anatomy_paths"), metric_limits=_parse_mapping(limits, "limits"),

@@ -21,11 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ctharmonize.domains.reference import DEFAULT_REFERENCE_KERNEL
 from ctharmonize.errors import DatalistError
 
 __all__ = ["DEFAULT_REFERENCE_KERNEL", "DEFAULT_PAIRED_REFERENCES", "Scan", "Cohort", "build_cohort"]
 
-DEFAULT_REFERENCE_KERNEL = "siemens_b30f"
 # sharp kernel -> the same vendor's soft kernel it is compared with when the subject has both
 DEFAULT_PAIRED_REFERENCES: dict[str, str] = {
     "siemens_b50f": "siemens_b30f",

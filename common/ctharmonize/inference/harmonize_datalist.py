@@ -8,14 +8,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import torch
-from torch import nn
 from tqdm import tqdm
 
+from ctharmonize.domains.reference import DEFAULT_REFERENCE_KERNEL
 from ctharmonize.errors import DatalistError
 from ctharmonize.inference.harmonize import harmonize_volume
+from ctharmonize.inference.harmonizer import Harmonizer
 from ctharmonize.inference.source_domain import check_model_domain, resolve_source_domain
-from ctharmonize.transforms import HU_MAX, HU_MIN
 
 __all__ = ["harmonize_datalist"]
 
@@ -23,17 +22,12 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
 def harmonize_datalist(
-    generator: nn.Module,
+    harmonizer: Harmonizer,
     datalist: str | os.PathLike | Sequence[Mapping[str, Any]],
     out_dir: str | os.PathLike,
-    target: str | Mapping[str, str] = "siemens_b30f",
+    target: str | Mapping[str, str] = DEFAULT_REFERENCE_KERNEL,
     split: str | None = "test",
     *,
-    batch_size: int = 8,
-    device: str | torch.device | None = None,
-    amp: bool = True,
-    hu_min: float = HU_MIN,
-    hu_max: float = HU_MAX,
     model_name: str | None = None,
     overwrite: bool = False,
     progress: bool = True,
@@ -47,12 +41,12 @@ def harmonize_datalist(
     Other entries are returned unchanged (references).
 
     Args:
-        generator: a loaded ``MultipathGenerator``.
+        harmonizer: a bundle's ``harmonizer`` (:class:`~ctharmonize.inference.Harmonizer`).
         datalist: datalist JSON path or already-loaded entries (absolute paths).
         out_dir: folder for the harmonized volumes (created).
         target: target kernel domain, or a mapping source kernel -> target kernel domain.
         split: keep only entries of this split (None or "all": every entry).
-        batch_size, device, amp, hu_min, hu_max, model_name: see :func:`harmonize_volume`.
+        model_name: recorded in each output header.
         overwrite: replace existing harmonized files.
         progress: tqdm bar over scans.
 
@@ -68,7 +62,7 @@ def harmonize_datalist(
         raise DatalistError(source, f"no entries in split {split!r} to harmonize")
     targets = dict(target) if isinstance(target, Mapping) else None
     for name in [target] if targets is None else targets.values():
-        check_model_domain(name, generator.domains, "target")
+        check_model_domain(name, harmonizer.domains, "target")
     out_dir = Path(out_dir)
     jobs = []
     for i, entry in enumerate(entries):
@@ -81,9 +75,8 @@ def harmonize_datalist(
         check_writable(out_dir / name, overwrite)
     for entry, goal, out in tqdm(jobs, desc="harmonize", unit="scan", disable=not progress):
         volume = read_volume(entry["image"])
-        kernel = resolve_source_domain(volume, entry.get("kernel"), generator.domains, path=entry["image"])
-        result = harmonize_volume(volume, generator, kernel, goal, batch_size=batch_size, device=device, amp=amp,
-                                  hu_min=hu_min, hu_max=hu_max, model_name=model_name)
+        kernel = resolve_source_domain(volume, entry.get("kernel"), harmonizer.domains, path=entry["image"])
+        result = harmonize_volume(volume, harmonizer, kernel, goal, model_name=model_name)
         write_volume(result, out, overwrite=overwrite)
         entry.update(kernel=kernel, harmonized=os.fspath(out), target=goal)
     return entries

@@ -16,7 +16,7 @@ class HUWrapper(nn.Module):
     The wrapped network maps (B, 1, H, W) in **[-1, 1]** to the same shape and range; the wrapper
     maps **HU** to **HU** (output clipped to the window). This is what the bundle exports, so a
     deployed TorchScript file needs no pre- or post-processing besides slicing the volume and
-    padding H, W to a multiple of 4. TorchScript-able.
+    padding H, W to the network's spatial multiple. TorchScript-able.
 
     Args:
         network: the [-1, 1] image-to-image network (e.g. ``MultipathGenerator.path(s, t)``).

@@ -1,4 +1,4 @@
-"""Average the generator weights of several checkpoints (checkpoint averaging, a sampled weight EMA).
+"""Average the network weights of several checkpoints (checkpoint averaging, a sampled weight EMA).
 
 GAN generators jump between epochs; the mean of a few neighbouring epochs' weights is often a
 steadier model than any one of them (Izmailov et al. 2018, stochastic weight averaging). The average
@@ -8,30 +8,31 @@ is one more candidate: validate it like an epoch (``select_checkpoint``) before 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
 
 from ctharmonize.errors import ConfigError, WeightsError
-from ctharmonize.inference.generator_weights import read_generator_state
 from ctharmonize.io.atomic import atomic_path
+from ctharmonize.io.network_weights import read_network_state
 
-__all__ = ["average_generator_weights"]
+__all__ = ["average_network_weights"]
 
 
-def average_generator_weights(paths: Sequence[str | os.PathLike], out: str | os.PathLike | None = None,
-                              overwrite: bool = False) -> dict[str, Any]:
-    """Element-wise mean of the generator state dicts in ``paths`` (``model.pt`` files, selector candidates
-    or training checkpoints; see :func:`~ctharmonize.inference.read_generator_state`).
+def average_network_weights(paths: Sequence[str | os.PathLike], out: str | os.PathLike | None = None,
+                            overwrite: bool = False, networks: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Element-wise mean of the network state dicts in ``paths`` (``model.pt`` files, selector candidates,
+    or training checkpoints read with ``networks``, the bundle's ``checkpoint_networks``; see
+    :func:`~ctharmonize.io.network_weights.read_network_state`).
 
     Floating tensors are averaged in float64 and cast back; integer tensors (counters) must be equal and
     are copied. Every file must hold the same keys and shapes. With ``out`` the result is also written
     there atomically (refused if it exists, unless ``overwrite``). Returns the averaged state dict.
     """
     if len(paths) < 1:
-        raise ConfigError(None, "average_generator_weights needs at least one weights file")
-    states = [read_generator_state(p) for p in paths]
+        raise ConfigError(None, "average_network_weights needs at least one weights file")
+    states = [read_network_state(p, networks) for p in paths]
     first, first_path = states[0], paths[0]
     result: dict[str, Any] = {}
     for state, path in zip(states[1:], paths[1:], strict=True):

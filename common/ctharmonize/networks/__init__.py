@@ -16,6 +16,8 @@ from ctharmonize.networks.blocks import (
 from ctharmonize.networks.nets import (
     DEFAULT_DOMAINS,
     VGG_CONFIGS,
+    BandEnergyNormalizer,
+    BandGainPath,
     MultipathDiscriminators,
     MultipathGenerator,
     MultipathPath,
@@ -30,9 +32,16 @@ from ctharmonize.networks.nets import (
     trainable_parameters_for_new_domain,
     vgg_layer_names,
 )
+from ctharmonize.networks.translator import CycleGANPair, IdentityPath, Translator, check_translator
 
 __all__ = [
+    "BandEnergyNormalizer",
+    "BandGainPath",
     "CBAM",
+    "CycleGANPair",
+    "IdentityPath",
+    "Translator",
+    "check_translator",
     "DEFAULT_DOMAINS",
     "MultipathDiscriminators",
     "MultipathGenerator",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
 from torch import nn
@@ -22,7 +22,7 @@ class MultipathGenerator(nn.Module):
     """ResNet generator split into ``encoders[domain]`` → shared ``latent`` → ``decoders[domain]``.
 
     ``forward(x, source, target)``: image (B, in_channels, H, W) in [-1, 1] → (B, in_channels, H, W)
-    in [-1, 1]; H, W multiples of 2^n_downsampling (4 for the paper). Every source→target pair (including source == target) is a path;
+    in [-1, 1]; H, W multiples of ``spatial_multiple`` = 2^n_downsampling (4 for the paper). Every source→target pair (including source == target) is a path;
     :meth:`path` returns it as a scriptable module for export.
 
     Args:
@@ -87,7 +87,14 @@ class MultipathGenerator(nn.Module):
         """Latent (B, ngf·2^n, h, w) → image (B, C, 2^n·h, 2^n·w) in [-1, 1] in ``domain``'s style."""
         return self.decoders[check_domain(domain, self.domains, "target domain")](z)
 
-    def forward(self, x: torch.Tensor, source: str, target: str) -> torch.Tensor:
+    @property
+    def spatial_multiple(self) -> int:
+        """H and W must be multiples of this: 2 ** n_downsampling (the translator contract)."""
+        return 2**self.n_downsampling
+
+    def forward(self, x: torch.Tensor, source: str, target: str,
+                condition: Mapping[str, torch.Tensor] | None = None) -> torch.Tensor:
+        """Translate (B, C, H, W) in [-1, 1] from ``source`` to ``target``; ``condition`` is unused."""
         y = self.decode(self.encode(x, source), target)
         if self.residual:
             y = torch.clamp(x + y, -1.0, 1.0)
@@ -97,7 +104,8 @@ class MultipathGenerator(nn.Module):
         """The source→target path as a module sharing this generator's weights (scriptable)."""
         check_domain(source, self.domains, "source domain")
         check_domain(target, self.domains, "target domain")
-        return MultipathPath(self.encoders[source], self.latent, self.decoders[target], source, target, self.residual)
+        return MultipathPath(self.encoders[source], self.latent, self.decoders[target], source, target, self.residual,
+                             self.spatial_multiple)
 
     def add_domain(self, name: str) -> None:
         """Add a freshly initialised encoder and decoder for a new kernel (stage two of Krishnan et al. 2025)."""

@@ -16,8 +16,11 @@ class ResnetGenerator(nn.Module):
     """Image (B, in_channels, H, W) in [-1, 1] → image (B, out_channels, H, W) in [-1, 1].
 
     ``encoder`` (:class:`ResnetEncoder`) → ``latent`` (``n_blocks`` residual blocks) → ``decoder``
-    (:class:`ResnetDecoder`): the resnet_9blocks generator of Zhu et al. 2017. H, W multiples of 4.
+    (:class:`ResnetDecoder`): the resnet_9blocks generator of Zhu et al. 2017. H, W multiples of 4
+    (``spatial_multiple``).
     """
+
+    spatial_multiple: int = 4
 
     def __init__(
         self, in_channels: int = 1, out_channels: int = 1, ngf: int = 64, n_blocks: int = 9,
