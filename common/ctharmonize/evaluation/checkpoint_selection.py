@@ -56,6 +56,7 @@ __all__ = [
     "ValidationSet",
     "EmphysemaCheckpointSelector",
     "select_checkpoint",
+    "harmonizer_factory",
     "load_harmonizer_factory",
     "metric_name",
     "write_ranking",
@@ -144,6 +145,14 @@ class ValidationSet:
         names = [metric_name(self.kinds[p], *p) for p in self.paths]
         names += [metric_name("mld", *p) for p in self.paths if self.kinds[p] == "mse"]
         return names + [metric_name("anat", *p) for p in self.anatomy_paths]
+
+    def equal_weights(self, kinds: Sequence[str] = ("mse", "kl")) -> dict[str, float]:
+        """``{metric: 1 / n}`` over the n computed metrics of ``kinds`` (``"mse"``, ``"mld"``, ``"kl"``,
+        ``"anat"``): selection weights when no paper weights apply (e.g. a new kernel's paths)."""
+        chosen = [m for m in self.metric_names if m.split("_", 1)[0] in set(kinds)]
+        if not chosen:
+            raise ConfigError(None, f"no validation metric of kinds {list(kinds)}; computed: {self.metric_names}")
+        return {m: 1.0 / len(chosen) for m in chosen}
 
     def _body(self, hu: np.ndarray, scan) -> np.ndarray:
         """Body-composition labels of ``hu`` ((Z, Y, X) HU on ``scan``'s grid) with the original's lung mask."""
@@ -385,6 +394,24 @@ def load_harmonizer_factory(spec: str | Callable) -> Callable[[Path], Harmonizer
         return getattr(importlib.import_module(module), func)
     except (ImportError, AttributeError, ValueError) as err:
         raise ConfigError(None, f"harmonizer factory {spec!r} is not importable ('package.module:function')") from err
+
+
+def harmonizer_factory(harmonizer: str | Callable | None = None, bundle: str | os.PathLike | None = None,
+                       device: str | None = None, batch_size: int | None = None,
+                       trust: bool = False) -> Callable[[Path], Harmonizer]:
+    """``factory(checkpoint_path) -> harmonizer`` for :func:`select_checkpoint`, from exactly one of
+
+    * ``bundle``: the bundle's ``harmonizer`` item with each checkpoint as its weights (any method;
+      training checkpoints are read with the bundle's ``checkpoint_networks``);
+    * ``harmonizer``: ``"package.module:factory"`` or a callable (:func:`load_harmonizer_factory`).
+    """
+    if (harmonizer is None) == (bundle is None):
+        raise ConfigError(None, "give exactly one of bundle (a bundle folder) and harmonizer (package.module:factory)")
+    if bundle is not None:
+        from ctharmonize.inference.bundle_harmonizer import BundleHarmonizerFactory
+
+        return BundleHarmonizerFactory(bundle, device=device, batch_size=batch_size, trust=trust)
+    return load_harmonizer_factory(harmonizer)
 
 
 def _epoch_of(path: Path, position: int) -> int:

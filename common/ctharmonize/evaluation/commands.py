@@ -232,22 +232,17 @@ def select_checkpoint(
         device, batch_size: with ``--bundle``: torch device and slices per forward pass.
         trust_bundle: run the configs of a bundle that is not trusted otherwise.
     """
-    from ctharmonize.evaluation.checkpoint_selection import load_harmonizer_factory
+    from ctharmonize.evaluation.checkpoint_selection import harmonizer_factory
     from ctharmonize.evaluation.checkpoint_selection import select_checkpoint as _select
     from ctharmonize.io.output_check import check_not_overlapping, check_parent_writable
+    from ctharmonize.torch_device import resolve_device
 
     if (harmonizer is None) == (bundle is None):
         raise ConfigError(None, "give exactly one of --bundle (a bundle folder) and --harmonizer (package.module:factory)")
     check_not_overlapping(out, [checkpoints, datalist, bundle])
     check_parent_writable(out)
-    if bundle is not None:
-        from ctharmonize.inference.bundle_harmonizer import BundleHarmonizerFactory
-        from ctharmonize.torch_device import resolve_device
-
-        factory = BundleHarmonizerFactory(bundle, device=str(resolve_device(device)) if device else None,
-                                          batch_size=batch_size, trust=trust_bundle)
-    else:
-        factory = load_harmonizer_factory(harmonizer)
+    factory = harmonizer_factory(harmonizer, bundle, device=str(resolve_device(device)) if device else None,
+                                 batch_size=batch_size, trust=trust_bundle)
     ranking = _select(
         checkpoints, datalist, factory, out, metric_weights=_parse_mapping(weights, "weights"),
         overwrite=overwrite, split=split, reference_kernel=reference_kernel, backend=backend,
