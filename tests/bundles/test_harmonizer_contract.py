@@ -189,3 +189,17 @@ def test_bundle_harmonizer_errors_name_the_config(trained, tmp_path):
         load_bundle_harmonizer(broken, trust=True)
     assert "\n" not in str(err.value)
     assert load_bundle_harmonizer(root, trust=True, weights=checkpoints[0]).domains == tuple(DOMAINS)
+
+
+def test_cli_refuses_ambiguous_harmonizer_choices(trained, data, tmp_path, capsys):
+    root, _ = trained
+    assert main(["evaluate", "--datalist", str(data), "--out", str(tmp_path / "r"), "--target", "ge_standard"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--target and --harmonized_dir need --bundle" in err
+    base = ["select-checkpoint", "--checkpoints", str(root / "train_output"), "--datalist", str(data),
+            "--out", str(tmp_path / "s")]
+    for extra in ([], ["--bundle", str(root), "--harmonizer", "pkg.mod:factory"]):
+        assert main([*base, *extra]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "exactly one of --bundle" in err
+    assert not (tmp_path / "r").exists() and not (tmp_path / "s").exists()
