@@ -22,7 +22,7 @@ from ctharmonize.engines import CycleGANTrainer
 from ctharmonize.errors import ConfigError
 from ctharmonize.evaluation.checkpoint_selection import ValidationSet
 from ctharmonize.inference import SliceHarmonizer, load_bundle_harmonizer
-from ctharmonize.io import read_volume, write_volume
+from ctharmonize.io import read_volume
 from ctharmonize.networks import CycleGANPair, PatchDiscriminator, ResnetGenerator, check_translator
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -31,9 +31,9 @@ from ctharmonize.inference import (
     load_network_weights,
     resolve_source_domain,
 )
-from ctharmonize.networks import MultipathGenerator
 from ctharmonize.io import read_volume, write_volume
 from ctharmonize.io.volume import HeaderSummary, Volume
+from ctharmonize.networks import MultipathGenerator
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from multipath_sim_data import TINY, simulated_scans, tiny_generator, write_test_split  # noqa: E402

@@ -12,7 +12,12 @@ import torch
 from multipath_training_data import make_dataset
 
 from ctharmonize.data import load_datalist
-from ctharmonize.datasets import UnalignedMultiDomainSlices, ensure_simulated_dataset, tissue_labels
+from ctharmonize.datasets import (
+    UnalignedMultiDomainSlices,
+    ensure_simulated_dataset,
+    prepare_volume,
+    tissue_labels,
+)
 from ctharmonize.errors import ConfigError, InputError
 from ctharmonize.io import read_volume
 
@@ -54,6 +59,29 @@ def test_items_are_fov_masked_scaled_slices_with_labels(toy):
     assert float(ds[0]["image_siemens_b30f"][0, 0, 0]) == -1.0  # corner: outside the circle = -1024 HU
 
 
+def test_preprocessing_fov_is_reader_mask_and_circle_for_image_labels_and_lung(tmp_path):
+    """Labels that are non-zero everywhere and a padded corner: outside the FOV the image is -1 and the
+    labels 0, and the lung mask comes from the tissue codes 1/2 (no lung file)."""
+    hu = np.random.default_rng(1).uniform(-1000, 500, (3, 16, 16)).astype(np.float32)
+    hu[:, :4, :5] = -2048.0  # outside-FOV padding value: the reader's FOV mask
+    labels = np.full((3, 16, 16), 5, np.uint8)
+    labels[:, 6:10, :] = 1
+    affine = np.diag([-0.8, -0.8, 2.0, 1.0])
+    nib.save(nib.Nifti1Image(hu.transpose(2, 1, 0).copy(), affine), str(tmp_path / "img.nii.gz"))
+    nib.save(nib.Nifti1Image(labels.transpose(2, 1, 0).copy(), affine), str(tmp_path / "lab.nii.gz"))
+    entry = {"image": str(tmp_path / "img.nii.gz"), "kernel": "ge_bone", "labels": str(tmp_path / "lab.nii.gz")}
+    reader = hu != -2048.0
+    for circular, fov in ((True, reader & _circle(16)[None]), (False, reader)):
+        vol = prepare_volume(entry, circular_fov=circular)
+        np.testing.assert_array_equal(vol.fov, fov)
+        expected = np.where(fov, (np.clip(hu, -1024, 3072) + 1024.0) / 2048.0 - 1.0, -1.0)
+        np.testing.assert_allclose(vol.image, expected, rtol=0, atol=1e-6)
+        np.testing.assert_array_equal(vol.labels, np.where(fov, labels, 0))
+        np.testing.assert_array_equal(vol.lung, fov & (labels == 1))
+    np.testing.assert_allclose(vol.affine, np.diag([0.8, 0.8, 2.0, 1.0]), atol=1e-6)  # LPS: RAS x, y flipped
+    assert vol.spacing == pytest.approx((0.8, 0.8, 2.0))
+
+
 def test_length_is_largest_domain_and_others_are_random(toy):
     entries = load_datalist(toy)
     # siemens_b50f gets both subjects (8 slices), the other domains only their train subject (4 slices)
@@ -76,14 +104,48 @@ def test_length_is_largest_domain_and_others_are_random(toy):
     assert len({float(x.sum()) for x in first}) > 1
 
 
-def test_random_crop_and_lung_only_slices(toy):
+def _windows(full: np.ndarray, crop: np.ndarray) -> list[tuple[int, int]]:
+    """Every (y, x) where ``crop`` occurs in ``full`` (brute force)."""
+    h, w = crop.shape
+    return [(y, x) for y in range(full.shape[0] - h + 1) for x in range(full.shape[1] - w + 1)
+            if np.array_equal(full[y:y + h, x:x + w], crop)]
+
+
+def test_random_crop_one_window_per_domain_over_image_fov_and_labels(toy):
     ds = UnalignedMultiDomainSlices(toy, DOMAINS, roi_size=(16, 12))
-    item = ds[1]
-    full = UnalignedMultiDomainSlices(toy, DOMAINS)[1]["image_ge_standard"][0].numpy()
-    crop = item["image_ge_standard"][0].numpy()
-    assert crop.shape == (16, 12)
-    windows = [(y, x) for y in range(17) for x in range(21) if np.array_equal(full[y:y + 16, x:x + 12], crop)]
-    assert windows, "the crop is not a window of the slice"
+    whole = UnalignedMultiDomainSlices(toy, DOMAINS)[1]
+    per_domain = {d: set() for d in DOMAINS}
+    torch.manual_seed(0)
+    for _ in range(8):
+        item = ds[1]
+        for d in DOMAINS:
+            crop = item[f"image_{d}"][0].numpy()
+            assert crop.shape == (16, 12) and item[f"labels_{d}"].shape == (1, 16, 12)
+            (y, x), = _windows(whole[f"image_{d}"][0].numpy(), crop)  # noisy slices: one window only
+            np.testing.assert_array_equal(item[f"labels_{d}"][0].numpy(), whole[f"labels_{d}"][0, y:y + 16, x:x + 12])
+            np.testing.assert_array_equal(item[f"fov_{d}"][0].numpy(), whole[f"fov_{d}"][0, y:y + 16, x:x + 12])
+            per_domain[d].add((y, x))
+    assert all(len(w) > 1 for w in per_domain.values())  # the window moves from draw to draw
+    assert len({tuple(sorted(w)) for w in per_domain.values()}) > 1  # domains are cropped independently
+
+
+def test_draws_come_from_torch_rng_so_a_resume_repeats_them(toy):
+    entries = load_datalist(toy)
+    chosen = [e for e in entries if e["split"] == "train" or e["kernel"] == "siemens_b50f"]
+    ds = UnalignedMultiDomainSlices(chosen, DOMAINS, split=None, roi_size=16)
+    torch.manual_seed(5)
+    ds[0]
+    state = torch.get_rng_state()  # what a checkpoint stores
+    first = [ds[i] for i in (3, 4, 5)]
+    np.random.seed(123)  # numpy's and python's global RNG play no part
+    torch.set_rng_state(state)
+    again = [ds[i] for i in (3, 4, 5)]
+    for a, b in zip(first, again, strict=True):
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert not torch.equal(ds[3]["image_ge_bone"], first[0]["image_ge_bone"])  # and the draws do move on
+
+
+def test_lung_only_slices(toy):
     # lung fraction per slice from the lung mask, by hand; keep slices with at least 0.12
     entry = next(e for e in load_datalist(toy) if e["split"] == "train" and e["kernel"] == "ge_bone")
     frac = (_nifti_zyx(entry["lung"]) > 0).reshape(4, -1).mean(axis=1)
@@ -97,7 +159,8 @@ def test_memmap_cache_matches_memory_and_is_reused(toy, tmp_path):
     mem = UnalignedMultiDomainSlices(toy, DOMAINS)
     cached = UnalignedMultiDomainSlices(toy, DOMAINS, cache_dir=tmp_path / "cache")
     vol = cached.volumes["ge_bone"][0]
-    assert isinstance(vol.image, np.memmap) and isinstance(vol.labels, np.memmap)
+    assert isinstance(vol.image, np.memmap) and isinstance(vol.labels, np.memmap) and isinstance(vol.lung, np.memmap)
+    np.testing.assert_array_equal(vol.affine, mem.volumes["ge_bone"][0].affine)
     for d in DOMAINS:
         np.testing.assert_array_equal(np.asarray(cached.volumes[d][0].image), mem.volumes[d][0].image)
     files = sorted(p.name for p in (tmp_path / "cache").iterdir())

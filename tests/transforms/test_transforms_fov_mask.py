@@ -35,24 +35,51 @@ def test_radius_fraction_and_rectangular_slice():
     np.testing.assert_array_equal(out[0] == 0, _disk(8, 12, 0.5 * 8 / 2))
 
 
-def test_provided_mask_wins_and_broadcasts_to_channel_first():
+def test_provided_mask_is_intersected_with_the_circle():
+    image = np.full((2, 6, 6), 7.0, dtype=np.float32)
+    mask = np.zeros((2, 6, 6), dtype=np.uint8)
+    mask[:, :, :3] = 1  # left half; non-bool: inside where > 0
+    mask[1] = 1  # whole second slice
+    out = FOVMaskd("image", mask_key="fov", store_mask=True)({"image": image, "fov": mask})
+    expected = (mask > 0) & _disk(6, 6, 3.0)[None]
+    np.testing.assert_array_equal(out["image"] == 7.0, expected)
+    np.testing.assert_array_equal(out["image"][~expected], -1024.0)
+    assert out["fov"].dtype == bool
+    np.testing.assert_array_equal(out["fov"], expected)
+    # circular=False: the provided mask alone
+    alone = FOVMaskd("image", mask_key="fov", circular=False)({"image": image, "fov": mask})["image"]
+    np.testing.assert_array_equal(alone == 7.0, mask > 0)
+
+
+def test_provided_mask_broadcasts_to_channel_first_metatensor():
     image = torch.arange(2 * 4 * 4, dtype=torch.float32).reshape(1, 2, 4, 4)
     meta_image = MetaTensor(image.clone(), meta={"filename_or_obj": "x.nii.gz"})
     mask = np.zeros((2, 4, 4), dtype=np.uint8)
     mask[:, 1:3, :] = 1
-    out = FOVMaskd("image", fill_value=-1.0)({"image": meta_image, "fov_mask": mask})["image"]
+    out = FOVMaskd("image", fill_value=-1.0, circular=False)({"image": meta_image, "fov_mask": mask})["image"]
     assert isinstance(out, MetaTensor) and out.meta["filename_or_obj"] == "x.nii.gz"
     expected = torch.where(torch.from_numpy(mask.astype(bool))[None], image, torch.tensor(-1.0))
     torch.testing.assert_close(out.as_tensor(), expected)
 
 
-def test_store_mask_and_several_keys():
-    data = {"a": np.ones((3, 5, 5), np.float32), "b": np.ones((3, 5, 5), np.float32) * 2}
-    out = FOVMaskd(["a", "b"], store_mask=True)(data)
-    assert "fov_mask" not in data
-    np.testing.assert_array_equal(out["fov_mask"], np.broadcast_to(_disk(5, 5, 2.5), (3, 5, 5)))
-    np.testing.assert_array_equal(out["a"] == 1, out["fov_mask"])
-    np.testing.assert_array_equal(out["b"] == 2, out["fov_mask"])
+def test_per_key_fill_values_and_dtypes():
+    data = {"image": np.ones((3, 5, 5), np.float32), "labels": np.full((3, 5, 5), 6, np.uint8),
+            "lung": torch.ones(3, 5, 5, dtype=torch.bool)}
+    out = FOVMaskd(["image", "labels", "lung"], fill_value=(-1.0, 0, 0), store_mask=True)(data)
+    inside = np.broadcast_to(_disk(5, 5, 2.5), (3, 5, 5))
+    np.testing.assert_array_equal(out["fov_mask"], inside)
+    np.testing.assert_array_equal(out["image"], np.where(inside, 1.0, -1.0))
+    np.testing.assert_array_equal(out["labels"], np.where(inside, 6, 0))
+    assert out["labels"].dtype == np.uint8 and out["lung"].dtype == torch.bool
+    np.testing.assert_array_equal(out["lung"].numpy(), inside)
+    assert "fov_mask" not in data and (data["labels"] == 6).all()
+
+
+def test_nothing_to_mask_keeps_values_and_stores_an_all_true_mask():
+    image = np.arange(16, dtype=np.float32).reshape(1, 4, 4)
+    out = FOVMaskd("image", circular=False, store_mask=True)({"image": image})
+    np.testing.assert_array_equal(out["image"], image)
+    assert out["fov_mask"].shape == (1, 4, 4) and out["fov_mask"].all()
 
 
 def test_mask_shape_mismatch_is_one_line_error():

@@ -3,7 +3,7 @@ import pytest
 import torch
 from monai.transforms import Compose
 
-from ctharmonize.transforms import ScaleHUd, UnscaleHUd, hu_to_unit, unit_to_hu
+from ctharmonize.transforms import ScaleHUd, hu_to_unit, unit_to_hu
 
 
 def test_hu_to_unit_known_values_and_clipping():
@@ -70,11 +70,11 @@ def test_scalehud_dict_and_inverse_do_not_touch_other_keys_or_input():
     np.testing.assert_allclose(back["image"], original, atol=1e-3)
 
 
-def test_unscalehud_and_compose_inverse():
-    y = {"pred": torch.tensor([[-1.0, 0.0, 0.5, 1.0]])}
-    hu = UnscaleHUd("pred")(y)["pred"]
-    torch.testing.assert_close(hu, torch.tensor([[-1024.0, 1024.0, 2048.0, 3072.0]]))
-    torch.testing.assert_close(UnscaleHUd("pred").inverse({"pred": hu})["pred"], y["pred"])
+def test_inverse_maps_network_output_to_hu_with_clipping_and_compose_inverse():
+    y = {"pred": torch.tensor([[-1.5, -1.0, 0.0, 0.5, 1.0, 1.2]])}
+    hu = ScaleHUd("pred").inverse(y)["pred"]
+    # by hand: x = (clip(y, -1, 1) + 1) * 2048 - 1024
+    torch.testing.assert_close(hu, torch.tensor([[-1024.0, -1024.0, 1024.0, 2048.0, 3072.0, 3072.0]]))
     pipeline = Compose([ScaleHUd("image", hu_min=-1350.0, hu_max=150.0)])
     x = {"image": np.array([[-1350.0, -600.0, 150.0]], dtype=np.float32)}
     scaled = pipeline(x)

@@ -1,15 +1,21 @@
-"""Training datasets: unaligned multi-domain axial slices (paper 000), their preprocessing and tissue labels."""
+"""Training datasets built on the MONAI transforms of :mod:`ctharmonize.transforms`: unaligned multi-domain
+axial slices (paper 000), pixel-aligned slice pairs (paper 001), their preprocessing and tissue labels."""
 
-from ctharmonize.datasets.prepared_volume import PreparedVolume, prepare_volume
+from ctharmonize.datasets.paired_slices import GROUND_TRUTH, PairedSlices, SlicePair
+from ctharmonize.datasets.prepared_volume import PreparedVolume, prepare_volume, volume_preprocessing
 from ctharmonize.datasets.sample import ensure_simulated_dataset
 from ctharmonize.datasets.tissue_labels import TISSUE_LABEL_SOURCES, tissue_labels
 from ctharmonize.datasets.unaligned_slices import UnalignedMultiDomainSlices
 
 __all__ = [
+    "GROUND_TRUTH",
+    "PairedSlices",
     "PreparedVolume",
+    "SlicePair",
     "TISSUE_LABEL_SOURCES",
     "UnalignedMultiDomainSlices",
     "ensure_simulated_dataset",
     "prepare_volume",
     "tissue_labels",
+    "volume_preprocessing",
 ]

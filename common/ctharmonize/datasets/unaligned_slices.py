@@ -4,16 +4,24 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from monai.transforms import Compose
 from torch.utils.data import Dataset
 
 from ctharmonize.datasets.prepared_volume import PreparedVolume, prepare_volume
+from ctharmonize.datasets.slice_sampling import (
+    apply_seeded,
+    check_roi_size,
+    check_slice_sizes,
+    load_entries,
+    slice_table,
+)
 from ctharmonize.datasets.tissue_labels import TISSUE_LABEL_SOURCES
-from ctharmonize.errors import ConfigError, DimensionError, InputError
+from ctharmonize.errors import ConfigError, InputError
+from ctharmonize.transforms import RandCrop2Dd
 
 __all__ = ["UnalignedMultiDomainSlices"]
 
@@ -35,11 +43,14 @@ class UnalignedMultiDomainSlices(Dataset):
     RNG (so a checkpoint's RNG state reproduces it; DataLoader workers are seeded by torch). An epoch of
     :class:`~ctharmonize.engines.RandomSubsetSampler` (20 %) therefore covers 20 % of the largest domain
     and an equally large random draw of the others. ``roi_size`` crops each domain's slice at an
-    independent random position (torch RNG); without it every slice of a domain must have one size.
+    independent random position (one :class:`~ctharmonize.transforms.RandCrop2Dd` per domain over its
+    image, FOV and labels, seeded from torch's RNG); without it every slice of a domain must have one size.
 
-    All volumes are read and preprocessed once, in ``__init__`` (see
+    All volumes are read and preprocessed once, in ``__init__`` (MONAI transforms
+    :class:`~ctharmonize.transforms.FOVMaskd` and :class:`~ctharmonize.transforms.ScaleHUd`, see
     :func:`~ctharmonize.datasets.prepared_volume.prepare_volume`): in memory, or with ``cache_dir`` as
-    ``.npy`` memory maps for cohorts larger than RAM.
+    ``.npy`` memory maps for cohorts larger than RAM. The lung-only filter is
+    :class:`~ctharmonize.transforms.LungSlicesd`.
 
     Args:
         datalist: datalist JSON path, or entries (dicts with absolute paths).
@@ -70,14 +81,7 @@ class UnalignedMultiDomainSlices(Dataset):
         circular_fov: bool = True,
         segmentation_kwargs: Mapping[str, Any] | None = None,
     ):
-        source = None
-        if isinstance(datalist, str | os.PathLike):
-            from ctharmonize.data import load_datalist
-
-            source = Path(datalist)
-            entries = load_datalist(datalist)
-        else:
-            entries = [dict(e) for e in datalist]
+        entries, source = load_entries(datalist)
         self.domains = [str(d) for d in domains]
         if not self.domains or len(set(self.domains)) != len(self.domains):
             raise ConfigError(source, f"domains must be distinct names, got {list(domains)}")
@@ -86,7 +90,7 @@ class UnalignedMultiDomainSlices(Dataset):
                                       f"got {tissue_labels!r}")
         if lung_only_fraction is not None and not 0.0 <= float(lung_only_fraction) <= 1.0:
             raise ConfigError(source, f"lung_only_fraction must be in [0, 1] or None, got {lung_only_fraction}")
-        self.roi_size = self._roi(roi_size, source)
+        self.roi_size = check_roi_size(roi_size, source, multiple=4)
         self.tissue_labels = tissue_labels
         selected = [e for e in entries if (split is None or e.get("split") == split) and e.get("kernel") in self.domains]
         self.volumes: dict[str, list[PreparedVolume]] = {d: [] for d in self.domains}
@@ -100,55 +104,19 @@ class UnalignedMultiDomainSlices(Dataset):
         # per domain: (volume index, slice index) of every eligible slice
         self.slices: dict[str, np.ndarray] = {}
         for d in self.domains:
-            pairs = []
-            for v, vol in enumerate(self.volumes[d]):
-                z = np.arange(vol.num_slices)
-                if lung_only_fraction is not None:
-                    if vol.lung_fraction is None:
-                        raise ConfigError(vol.path, "lung_only_fraction needs a 'lung' mask or tissue labels")
-                    frac = np.asarray(vol.lung_fraction)
-                    z = np.flatnonzero((frac > 0) & (frac >= float(lung_only_fraction)))
-                pairs.append(np.stack([np.full(len(z), v), z], axis=1))
-            self.slices[d] = np.concatenate(pairs) if pairs else np.zeros((0, 2), dtype=int)
+            self.slices[d] = slice_table(self.volumes[d], lung_only_fraction)
             if len(self.slices[d]) == 0:
                 raise InputError(source, f"domain {d}: no slice has a lung fraction >= {lung_only_fraction}")
-            self._check_sizes(d)
+            check_slice_sizes(self.volumes[d], self.roi_size, f"domain {d}", multiple=4)
         self.counts = {d: len(self.slices[d]) for d in self.domains}
         self._length = max(self.counts.values())
-
-    @staticmethod
-    def _roi(roi_size: Sequence[int] | int | None, source: Path | None) -> tuple[int, int] | None:
-        if roi_size is None:
-            return None
-        size = (int(roi_size), int(roi_size)) if isinstance(roi_size, int) else tuple(int(s) for s in roi_size)
-        if len(size) != 2 or min(size) < 4 or any(s % 4 for s in size):
-            raise ConfigError(source, f"roi_size must be two positive multiples of 4 (H, W), got {roi_size!r}")
-        return size  # type: ignore[return-value]
-
-    def _check_sizes(self, domain: str) -> None:
-        sizes = {vol.image.shape[1:]: vol.path for vol in self.volumes[domain]}
-        if self.roi_size is not None:
-            for size, path in sizes.items():
-                if size[0] < self.roi_size[0] or size[1] < self.roi_size[1]:
-                    raise DimensionError(path, f"slices of size {size} are smaller than roi_size {self.roi_size}")
-            return
-        if len(sizes) > 1:
-            raise DimensionError(None, f"domain {domain}: slices differ in size ({', '.join(map(str, sizes))}); "
-                                       "set roi_size to train on crops")
-        (size, path), = sizes.items()
-        if size[0] % 4 or size[1] % 4:
-            raise DimensionError(path, f"slice size {size} is not a multiple of 4; set roi_size")
+        self._crop = None if self.roi_size is None else Compose([
+            RandCrop2Dd([f"image_{d}", f"fov_{d}", f"labels_{d}"], self.roi_size, allow_missing_keys=True)
+            for d in self.domains
+        ])
 
     def __len__(self) -> int:
         return self._length
-
-    def _crop(self, shape: tuple[int, int]) -> tuple[slice, slice]:
-        if self.roi_size is None:
-            return slice(None), slice(None)
-        (h, w), (rh, rw) = shape, self.roi_size
-        y = int(torch.randint(h - rh + 1, (1,)))
-        x = int(torch.randint(w - rw + 1, (1,)))
-        return slice(y, y + rh), slice(x, x + rw)
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         index = int(index)
@@ -159,10 +127,5 @@ class UnalignedMultiDomainSlices(Dataset):
             n = self.counts[d]
             j = index if n == self._length else int(torch.randint(n, (1,)))
             v, z = (int(t) for t in self.slices[d][j])
-            vol = self.volumes[d][v]
-            ys, xs = self._crop(vol.image.shape[1:])
-            item[f"image_{d}"] = torch.from_numpy(np.array(vol.image[z, ys, xs], dtype=np.float32))[None]
-            item[f"fov_{d}"] = torch.from_numpy(np.array(vol.fov[z, ys, xs], dtype=bool))[None]
-            if vol.labels is not None:
-                item[f"labels_{d}"] = torch.from_numpy(np.array(vol.labels[z, ys, xs], dtype=np.int64))[None]
-        return item
+            item.update({f"{key}_{d}": t for key, t in self.volumes[d][v].slice(z).items()})
+        return item if self._crop is None else apply_seeded(self._crop, item)

@@ -1,11 +1,8 @@
-"""MONAI-style dictionary transforms for slice-wise CT harmonization."""
+"""MONAI dictionary transforms for slice-wise CT harmonization; the training datasets compose them."""
 
 from ctharmonize.transforms.fov_mask import FOVMaskd
+from ctharmonize.transforms.lung_slices import LungSlicesd
 from ctharmonize.transforms.rand_crop_2d import RandCrop2Dd
-from ctharmonize.transforms.sample_axial_slices import SampleAxialSlicesd
-from ctharmonize.transforms.scale_hu import HU_MAX, HU_MIN, ScaleHUd, UnscaleHUd, hu_to_unit, unit_to_hu
+from ctharmonize.transforms.scale_hu import HU_MAX, HU_MIN, ScaleHUd, hu_to_unit, unit_to_hu
 
-__all__ = [
-    "FOVMaskd", "HU_MAX", "HU_MIN", "RandCrop2Dd", "SampleAxialSlicesd", "ScaleHUd", "UnscaleHUd",
-    "hu_to_unit", "unit_to_hu",
-]
+__all__ = ["FOVMaskd", "HU_MAX", "HU_MIN", "LungSlicesd", "RandCrop2Dd", "ScaleHUd", "hu_to_unit", "unit_to_hu"]

@@ -15,7 +15,7 @@ import torch
 from monai.config import KeysCollection
 from monai.transforms import InvertibleTransform, MapTransform
 
-__all__ = ["HU_MIN", "HU_MAX", "hu_to_unit", "unit_to_hu", "ScaleHUd", "UnscaleHUd"]
+__all__ = ["HU_MIN", "HU_MAX", "hu_to_unit", "unit_to_hu", "ScaleHUd"]
 
 HU_MIN = -1024.0
 HU_MAX = 3072.0
@@ -69,9 +69,13 @@ def unit_to_hu(y: ArrayT, hu_min: float = HU_MIN, hu_max: float = HU_MAX, clip: 
 class ScaleHUd(MapTransform, InvertibleTransform):
     """Dictionary transform: HU -> [-1, 1] for ``keys`` (see :func:`hu_to_unit`).
 
-    ``inverse()`` applies :func:`unit_to_hu` with the same window. The transform has no
-    random or data-dependent state, so nothing is recorded in ``applied_operations``; the
-    inverse is simply the fixed inverse map (consistent inside ``Compose.inverse``).
+    ``inverse()`` maps [-1, 1] back to HU with the same window (:func:`unit_to_hu`, values outside
+    [-1, 1] clipped first): the way to bring a network's output to HU, alone or inside
+    ``Compose.inverse`` / ``Invertd``. The transform has no random or data-dependent state, so
+    nothing is recorded in ``applied_operations``.
+
+    Example: ``ScaleHUd("image")({"image": hu})["image"]`` is ``hu_to_unit(hu)``, and
+    ``ScaleHUd("pred").inverse({"pred": y})["pred"]`` is ``unit_to_hu(y)``.
     """
 
     def __init__(self, keys: KeysCollection, hu_min: float = HU_MIN, hu_max: float = HU_MAX,
@@ -92,24 +96,3 @@ class ScaleHUd(MapTransform, InvertibleTransform):
             d[key] = unit_to_hu(d[key], self.hu_min, self.hu_max)
         return d
 
-
-class UnscaleHUd(MapTransform, InvertibleTransform):
-    """Dictionary transform: [-1, 1] -> HU for ``keys`` (see :func:`unit_to_hu`); ``inverse()`` rescales."""
-
-    def __init__(self, keys: KeysCollection, hu_min: float = HU_MIN, hu_max: float = HU_MAX, clip: bool = True,
-                 allow_missing_keys: bool = False):
-        super().__init__(keys, allow_missing_keys)
-        _check_window(hu_min, hu_max)
-        self.hu_min, self.hu_max, self.clip = float(hu_min), float(hu_max), clip
-
-    def __call__(self, data: Mapping[Hashable, ArrayT]) -> dict[Hashable, ArrayT]:
-        d = dict(data)
-        for key in self.key_iterator(d):
-            d[key] = unit_to_hu(d[key], self.hu_min, self.hu_max, clip=self.clip)
-        return d
-
-    def inverse(self, data: Mapping[Hashable, ArrayT]) -> dict[Hashable, ArrayT]:
-        d = dict(data)
-        for key in self.key_iterator(d):
-            d[key] = hu_to_unit(d[key], self.hu_min, self.hu_max)
-        return d
