@@ -14,13 +14,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from ignite.engine import Events
+from monai.bundle import ConfigParser
 from multipath_training_data import VENDORS, make_dataset
+from torch import nn
 from torch.utils.data import DataLoader
 
 from ctharmonize.datasets import UnalignedMultiDomainSlices, ensure_simulated_dataset
-from ctharmonize.engines import RandomSubsetSampler
+from ctharmonize.engines import RandomSubsetSampler, initialize_from, multipath_optimizers
 from ctharmonize.engines.multipath_cyclegan_trainer import MultipathCycleGANTrainer
-from ctharmonize.errors import ConfigError
+from ctharmonize.errors import ConfigError, WeightsError
 from ctharmonize.networks import MultipathDiscriminators, MultipathGenerator
 
 DOMAINS = ["siemens_b50f", "siemens_b30f", "ge_bone", "ge_standard"]
@@ -128,6 +131,105 @@ def test_paths_are_seeded_per_iteration_and_configurable(toy):
         _trainer(toy, "anatomy")
 
 
+class ProbeCritic(nn.Module):
+    """``D(x) = bias + mean(x)`` per sample as a (B, 1, 2, 2) patch map: each domain's critic answers
+    distinguishably (its own bias), and the answer depends on which images it is shown."""
+
+    def __init__(self, bias: float) -> None:
+        super().__init__()
+        self.bias = nn.Parameter(torch.tensor(float(bias)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (self.bias + x.float().mean(dim=(1, 2, 3))).view(-1, 1, 1, 1).expand(-1, 1, 2, 2)
+
+
+BIAS = {"siemens_b50f": -1.5, "siemens_b30f": -0.5, "ge_bone": 0.75, "ge_standard": 2.0}
+
+
+def _probe_trainer(datalist: Path, frozen: tuple[str, ...] = (), **kwargs) -> MultipathCycleGANTrainer:
+    torch.manual_seed(0)
+    ds = UnalignedMultiDomainSlices(datalist, DOMAINS, tissue_labels=None)
+    g = MultipathGenerator(DOMAINS, ngf=4, n_blocks=1)
+    critics = nn.ModuleDict({d: ProbeCritic(BIAS[d]) for d in DOMAINS})  # keyed by domain, as MultipathDiscriminators
+    for d in frozen:
+        critics[d].requires_grad_(False)
+    loader = DataLoader(ds, batch_size=2, sampler=RandomSubsetSampler(len(ds), 0.5, seed=0))
+    return MultipathCycleGANTrainer("cpu", 1, loader, {"G": g}, critics, multipath_optimizers(g, critics, lr=0.1),
+                                    guidance="none", path_sampling="all", epoch_length=1, **kwargs)
+
+
+def _lsgan(pred: torch.Tensor, target: float) -> float:
+    return float(((pred - target) ** 2).mean())
+
+
+def _hand_adversarial(trainer: MultipathCycleGANTrainer) -> tuple[dict[str, float], dict[str, float]]:
+    """``adv_<a>_to_<b>`` (fake judged by the TARGET b's critic) and ``D_<d>/{real,fake}`` from the iteration's images."""
+    batch, fakes = trainer.state.batch, trainer.state.fakes
+    mean = lambda x: x.float().mean(dim=(1, 2, 3))  # noqa: E731
+    adv, disc, into = {}, {}, {}
+    for s, t in trainer.paths_for_iteration(1):
+        for a, b in ((s, t), (t, s)):
+            fake = fakes[f"fake_{b}_from_{a}"]
+            adv[f"adv_{a}_to_{b}"] = _lsgan(BIAS[b] + mean(fake), 1.0)
+            into.setdefault(b, []).append(fake)
+    for d, generated in into.items():
+        disc[f"D_{d}/real"] = 0.5 * _lsgan(BIAS[d] + mean(batch[f"image_{d}"]), 1.0)
+        disc[f"D_{d}/fake"] = 0.5 * _lsgan(BIAS[d] + mean(torch.cat(generated)), 0.0)  # pool still filling
+    return adv, disc
+
+
+def test_adversarial_terms_route_fakes_to_the_target_domains_discriminator(toy):
+    trainer = _probe_trainer(toy)
+    assert sorted(trainer.discriminators) == sorted(f"D_{d}" for d in DOMAINS)  # a domain-keyed dict was renamed
+    trainer.run()
+    out = trainer.state.output
+    adv, disc = _hand_adversarial(trainer)
+    assert len(adv) == 12 and len(disc) == 8  # "all": every ordered pair; every domain's critic trained
+    for term, value in adv.items():
+        assert math.isclose(float(out[f"G/{term}"]), value, rel_tol=1e-5), term
+        a, b = term[len("adv_"):].split("_to_")
+        fake = trainer.state.fakes[f"fake_{b}_from_{a}"]
+        by_source = _lsgan(BIAS[a] + fake.float().mean(dim=(1, 2, 3)), 1.0)  # the authors' routing
+        assert not math.isclose(float(out[f"G/{term}"]), by_source, rel_tol=1e-3), term
+    for term, value in disc.items():
+        assert math.isclose(float(out[term]), value, rel_tol=1e-5), term
+    # each critic moved (its own optimizer, its own terms): d/d bias of its loss is non-zero here
+    assert all(float(trainer.networks[f"D_{d}"].bias) != BIAS[d] for d in DOMAINS)
+
+
+def test_stage_two_fixed_critics_are_auxiliary_networks_that_judge_but_never_train(toy):
+    frozen = ("siemens_b50f", "ge_bone")
+    trainer = _probe_trainer(toy, frozen=frozen)
+    assert sorted(trainer.fixed_critics) == ["D_ge_bone", "D_siemens_b50f"]
+    assert set(trainer.fixed_critics) <= set(trainer.auxiliary) and not set(trainer.fixed_critics) & set(trainer.networks)
+    assert sorted(trainer.optimizers) == ["D_ge_standard", "D_siemens_b30f", "G"]  # no optimizer for a fixed critic
+    trainer.run()
+    out = trainer.state.output
+    adv, disc = _hand_adversarial(trainer)
+    for term, value in adv.items():  # fakes into a frozen domain are judged by its fixed critic
+        assert math.isclose(float(out[f"G/{term}"]), value, rel_tol=1e-5), term
+    assert {k.split("/")[0] for k in out if not k.startswith("G/")} == {"D_siemens_b30f", "D_ge_standard"}
+    for term in ("D_siemens_b30f/real", "D_ge_standard/fake"):
+        assert math.isclose(float(out[term]), disc[term], rel_tol=1e-5), term
+    for d in DOMAINS:
+        assert (float(trainer.get_network(f"D_{d}").bias) == BIAS[d]) == (d in frozen), d
+
+
+def test_reference_identity_schedule_sets_the_authors_weight_each_epoch(toy):
+    trainer = _trainer(toy, "identity", max_epochs=3, epoch_length=1, identity_schedule="reference")
+    outputs = []
+    trainer.add_event_handler(Events.ITERATION_COMPLETED, lambda e: outputs.append(dict(e.state.output)))
+    trainer.run()
+    for out, weight in zip(outputs, (1e7, 1e5, 1e3), strict=True):  # the authors' 1e7, / 100 per epoch
+        terms = {k[2:]: float(v) for k, v in out.items() if k.startswith("G/") and k != "G/total"}
+        total = sum((weight if k.startswith("identity") else {"adv": 1.0, "cycle": 10.0}[k.split("_")[0]]) * v
+                    for k, v in terms.items())
+        assert math.isclose(float(out["G/total"]), total, rel_tol=1e-5)
+    constant = _trainer(toy, "identity", max_epochs=2, epoch_length=1, loss_weights={"identity": 3.0})
+    constant.run()
+    assert constant.loss_weights["identity"] == 3.0
+
+
 def _env() -> dict[str, str]:
     return dict(os.environ, OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")
 
@@ -200,24 +302,73 @@ def test_cpu_demo_config_selects_with_limits_and_keeps_every_epoch(simulated, tm
         tmp_path / "models" / "candidates" / f"epoch_{doc['model_epoch']:04d}.pt").read_bytes()
 
 
+def test_checkpoint_selector_validates_the_ema_weights_with_the_documented_override(simulated, tmp_path):
+    """docs/engines.md's EMA override: the selector ranks and keeps the EMA copy, not the live generator."""
+    import re
+
+    doc = (CONFIGS.parents[2] / "docs" / "engines.md").read_text()
+    (ema,) = [b for b in map(json.loads, re.findall(r"```json\n(.*?)```", doc, flags=re.S)) if "trainer#ema" in b]
+    (tmp_path / "ema.json").write_text(json.dumps(ema))
+    _bundle([str(CONFIGS / "train.json"), str(tmp_path / "ema.json")], "--dataset_dir", str(simulated),
+            "--output_dir", str(tmp_path / "out"), "--model_dir", str(tmp_path / "models"), *TINY, "--max_epochs", "2",
+            "--subset_fraction", "0.5", "--val_keep_top", "None", cwd=CONFIGS.parents[2])
+    ckpt = torch.load(tmp_path / "out" / "checkpoints" / "checkpoint_2.pt", weights_only=True)
+    averaged = {k[len("module."):]: v for k, v in ckpt["ema/G"].items() if k.startswith("module.")}
+    assert int(ckpt["ema/G"]["n_averaged"]) == 3  # start + 2 generator steps
+    kept = torch.load(tmp_path / "models" / "candidates" / "epoch_0002.pt", weights_only=True)
+    assert kept.keys() == averaged.keys() == ckpt["network/G"].keys()
+    assert all(torch.equal(kept[k], averaged[k]) for k in kept)
+    assert any(not torch.equal(kept[k], ckpt["network/G"][k]) for k in kept)
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
+def test_multi_gpu_config_keeps_everything_train_json_initializes():
+    """multi_gpu_train.json only overrides items: train.json's imports, initialize (with initialize_from) and run stay."""
+    train = json.loads((CONFIGS / "train.json").read_text())
+    multi = json.loads((CONFIGS / "multi_gpu_train.json").read_text())
+    assert not {"imports", "initialize", "run"} & set(multi)
+    parser = ConfigParser(ConfigParser.load_config_files([str(CONFIGS / "train.json"), str(CONFIGS / "multi_gpu_train.json")]))
+    assert parser["initialize"] == train["initialize"] and parser["imports"] == train["imports"]
+    assert "@initialize_networks" in parser["initialize"]
+    assert "initialize_from(@network_def, @discriminators, @init_checkpoint)" in parser["initialize_networks"]
+    assert parser["trainer"]["distributed"] is True
+
+
+def test_default_model_dir_is_the_run_output_not_the_shipped_model():
+    """Running train.json as documented must not replace the tracked models/model.pt."""
+    for files, out in ((["train.json"], "train_output"), (["train.json", "train_add_domain.json"], "train_output_add_domain")):
+        parser = ConfigParser(ConfigParser.load_config_files([str(CONFIGS / f) for f in files]))
+        parser["bundle_root"] = "/bundle"
+        assert parser.get_parsed_content("model_dir") == os.path.join("/bundle", out, "models")
+        assert parser["checkpoint_selector"]["save_dir"] == "@model_dir"
+
+
 def test_torchrun_two_gloo_ranks_end_identical(simulated, tmp_path):
-    dump = tmp_path / "dump.json"  # extra config: every rank saves its generator and discriminators
-    dump.write_text(json.dumps({"finalize": [
-        "$torch.save({k: v for n, m in [('G', @network_def), *[(f'D_{d}', @discriminators[d]) for d in @domains]] "
-        "for k, v in m.state_dict(prefix=n + '.').items()}, os.path.join(@output_dir, f'rank{dist.get_rank()}.pt'))",
-        "$dist.destroy_process_group()"]}))
+    torch.manual_seed(3)  # a training checkpoint to fine-tune from (init_checkpoint), with one discriminator
+    g0, d0 = MultipathGenerator(DOMAINS, ngf=4, n_blocks=1), MultipathDiscriminators(DOMAINS, ndf=4, n_layers=2)
+    init = {"network/G": g0.state_dict(), "network/D_ge_bone": d0["ge_bone"].state_dict()}
+    torch.save(init, tmp_path / "init.pt")
+    dump = tmp_path / "dump.json"  # extra config: every rank saves its networks before and after training
+    state = ("{k: v for n, m in [('G', @network_def), *[(f'D_{d}', @discriminators[d]) for d in @domains]] "
+             "for k, v in m.state_dict(prefix=n + '.').items()}")
+    save = "$torch.save(" + state + f", os.path.join({str(tmp_path)!r}, 'TAG_rank' + os.environ['RANK'] + '.pt'))"
+    dump.write_text(json.dumps({"run": [save.replace("TAG", "init"), "$@trainer.run()", save.replace("TAG", "final")]}))
     launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={_free_port()}"]
     _bundle([str(CONFIGS / "train.json"), str(CONFIGS / "multi_gpu_train.json"), str(dump)],
             "--dataset_dir", str(simulated), "--output_dir", str(tmp_path / "out"), "--model_dir",
             str(tmp_path / "models"), "--max_epochs", "1", "--subset_fraction", "1.0", *TINY, "--batch_size", "1",
-            launcher=launcher)
-    p0, p1 = (torch.load(tmp_path / "out" / f"rank{r}.pt", weights_only=True) for r in (0, 1))
+            "--init_checkpoint", str(tmp_path / "init.pt"), launcher=launcher)
+    for r in (0, 1):  # initialize_from ran on every rank
+        first = torch.load(tmp_path / f"init_rank{r}.pt", weights_only=True)
+        for prefix, name in (("G.", "network/G"), ("D_ge_bone.", "network/D_ge_bone")):
+            for key, value in init[name].items():
+                assert torch.equal(first[prefix + key], value), (r, prefix + key)
+    p0, p1 = (torch.load(tmp_path / f"final_rank{r}.pt", weights_only=True) for r in (0, 1))
     assert p0.keys() == p1.keys() and any(k.startswith("D_ge_bone.") for k in p0)
     for key in p0:
         assert torch.equal(p0[key], p1[key]), f"{key} differs between ranks"
@@ -257,8 +408,6 @@ def test_add_domain_trains_only_the_new_kernel(tmp_path):
 
 
 def test_initialize_from_loads_generator_and_the_discriminators_a_checkpoint_holds(tmp_path):
-    from ctharmonize.engines.multipath_cyclegan_trainer import initialize_from
-
     torch.manual_seed(1)
     src_g, src_d = MultipathGenerator(DOMAINS, ngf=4, n_blocks=1), MultipathDiscriminators(DOMAINS, ndf=4, n_layers=2)
     torch.save(src_g.state_dict(), tmp_path / "model.pt")  # a plain model.pt: generator only
@@ -273,5 +422,13 @@ def test_initialize_from_loads_generator_and_the_discriminators_a_checkpoint_hol
     assert all(torch.equal(a, b) for a, b in zip(d["ge_bone"].state_dict().values(),
                                                   src_d["ge_bone"].state_dict().values(), strict=True))
     assert all(torch.equal(v, fresh[k]) for k, v in d.state_dict().items() if not k.startswith("ge_bone."))
-    with pytest.raises(RuntimeError):  # a generator of another width does not load
+    with pytest.raises(WeightsError, match="model.pt: does not match the generator") as err:  # another width
         initialize_from(MultipathGenerator(DOMAINS, ngf=8, n_blocks=1), d, tmp_path / "model.pt")
+    assert "\n" not in str(err.value)
+    torch.save({f"module.{k}": v for k, v in src_g.state_dict().items()}, tmp_path / "ddp.pt")  # a DDP-saved model.pt
+    g2 = MultipathGenerator(DOMAINS, ngf=4, n_blocks=1)
+    assert initialize_from(g2, d, tmp_path / "ddp.pt") == []
+    assert all(torch.equal(a, b) for a, b in zip(g2.state_dict().values(), src_g.state_dict().values(), strict=True))
+    torch.save({"network/D_ge_bone": src_d["ge_bone"].state_dict()}, tmp_path / "only_d.pt")
+    with pytest.raises(WeightsError, match="holds no network 'G'"):
+        initialize_from(g2, d, tmp_path / "only_d.pt")

@@ -17,7 +17,7 @@ def _json_blocks() -> list[dict]:
 
 
 def test_docs_train_json_instantiates_cyclegan_trainer_and_runs_two_iterations(tmp_path):
-    config = _json_blocks()[0]
+    (config,) = [b for b in _json_blocks() if isinstance(b.get("trainer"), dict)]  # the example train.json
     parser = ConfigParser(config)
     parser["bundle_root"] = str(tmp_path)
     parser["max_epochs"] = 1
@@ -36,7 +36,11 @@ def test_docs_train_json_instantiates_cyclegan_trainer_and_runs_two_iterations(t
     assert trainer.optimizers["G"].param_groups[0]["lr"] == 0.002
 
 
-def test_docs_multi_gpu_override_is_valid_json_for_the_trainer():
-    override = _json_blocks()[1]
+def test_docs_multi_gpu_override_is_the_bundles_and_redeclares_nothing():
+    (override,) = [b for b in _json_blocks() if "trainer#distributed" in b]
     assert override["trainer#distributed"] is True
     assert override["device"] == "$ctharmonize.engines.init_distributed()"
+    bundle = json.loads((DOC.parents[1] / "bundles" / "multipath_cyclegan_ct_harmonization" / "configs" /
+                         "multi_gpu_train.json").read_text())
+    assert {k: bundle[k] for k in override} == override  # the documented recipe is what the bundle ships
+    assert not {"imports", "initialize", "run"} & (set(override) | set(bundle))

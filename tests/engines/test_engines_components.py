@@ -15,6 +15,7 @@ from ctharmonize.engines import (
     linear_decay_lambda,
     make_linear_decay_scheduler,
 )
+from ctharmonize.errors import ConfigError
 
 
 # ---------------------------------------------------------------- schedule
@@ -131,8 +132,9 @@ def test_lsgan_and_vanilla_terms_match_hand_computation():
     # multi-scale lists: mean of per-scale losses
     two = generator_adversarial_loss([fake, real], "lsgan")
     assert float(two) == pytest.approx(float((F.mse_loss(fake, torch.ones_like(fake)) + F.mse_loss(real, torch.ones_like(real))) / 2))
-    with pytest.raises(ValueError, match="not one of"):
+    with pytest.raises(ConfigError, match="not one of") as err:
         generator_adversarial_loss(fake, "hinge")
+    assert "\n" not in str(err.value)
 
 
 def test_wgan_terms_and_gradient_penalty_of_a_linear_critic():
@@ -147,3 +149,15 @@ def test_wgan_terms_and_gradient_penalty_of_a_linear_critic():
     assert float(gp) == pytest.approx(10.0 * (5.0 - 1.0) ** 2)
     gp.backward()  # keeps the graph: d/dw 10 (|w| - 1)^2 = 20 (|w| - 1) w / |w|
     torch.testing.assert_close(w.grad, 20 * 4.0 * torch.tensor([3.0, 4.0]) / 5.0)
+
+
+def test_engines_do_not_depend_on_inference():
+    """The engine is below inference: importing it (and the multipath initialisation) loads no inference module."""
+    import subprocess
+    import sys
+
+    code = ("import sys, ctharmonize.engines, ctharmonize.engines.multipath_cyclegan_trainer; "
+            "print([m for m in sys.modules if m.startswith('ctharmonize.inference')])")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == "[]"

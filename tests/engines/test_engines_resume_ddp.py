@@ -102,3 +102,40 @@ def test_torchrun_two_gloo_processes_keep_identical_parameters(tmp_path):
     assert changed, "training did not change any parameter"
     # only rank 0 wrote the checkpoint
     assert [p.name for p in (tmp_path / "ckpt").glob("checkpoint_*.pt")] == ["checkpoint_1.pt"]
+
+
+MAIN_FIRST = '''
+import sys, time
+from pathlib import Path
+import torch.distributed as dist
+from ctharmonize.engines import get_rank, main_process_first
+
+out = Path(sys.argv[1])
+
+def prepare(tag):
+    if get_rank() == 0:
+        time.sleep(1.0)  # a slow writer: the other rank must wait for it
+    seen = sorted(p.name for p in out.iterdir())
+    (out / f"{tag}{get_rank()}").write_text(",".join(seen))
+    return get_rank()
+
+assert main_process_first(prepare, "rank") == get_rank()
+dist.destroy_process_group()
+'''
+
+
+def test_main_process_first_runs_rank_zero_before_the_others(tmp_path):
+    script = tmp_path / "main_first.py"
+    script.write_text(MAIN_FIRST)
+    out = tmp_path / "out"
+    out.mkdir()
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={_free_port()}",
+           str(script), str(out)]
+    res = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert (out / "rank0").read_text() == ""  # rank 0 ran first, with nothing there yet
+    assert (out / "rank1").read_text() == "rank0"  # rank 1 only after rank 0 had finished
+    calls = []
+    from ctharmonize.engines import main_process_first
+
+    assert main_process_first(lambda x: calls.append(x) or x, 7) == 7 and calls == [7]  # no torchrun: a plain call

@@ -252,3 +252,54 @@ def test_checkpoint_engine_state_names_epoch_and_iteration(tmp_path):
     end = torch.load(tmp_path / "checkpoint_4.pt", weights_only=True)["engine"]
     assert (mid["iteration"], mid["epoch"], mid["epoch_length"]) == (3, 2, 2)  # written during epoch 2
     assert (end["iteration"], end["epoch"], end["max_epochs"]) == (4, 2, 2)
+
+
+def _sgd_trainer(**kwargs) -> CycleGANTrainer:
+    """Toy CycleGAN with plain SGD (lr 1): a parameter step is exactly minus the (clipped) gradient."""
+    torch.manual_seed(0)
+    nets = {"G_AB": ToyGenerator(), "G_BA": ToyGenerator(), "D_A": ToyDiscriminator(), "D_B": ToyDiscriminator()}
+    opts = {"G": torch.optim.SGD([*nets["G_AB"].parameters(), *nets["G_BA"].parameters()], lr=1.0),
+            "D_A": torch.optim.SGD(nets["D_A"].parameters(), lr=1.0),
+            "D_B": torch.optim.SGD(nets["D_B"].parameters(), lr=1.0)}
+    return CycleGANTrainer("cpu", 1, DataLoader(toy_data(4), batch_size=2), {"G_AB": nets["G_AB"], "G_BA": nets["G_BA"]},
+                           {"D_A": nets["D_A"], "D_B": nets["D_B"]}, opts, epoch_length=1, **kwargs)
+
+
+def _step_norms(trainer) -> dict[str, float]:
+    """Run one iteration; the norm of each optimizer's parameter change."""
+    before = {g: [p.detach().clone() for pg in o.param_groups for p in pg["params"]] for g, o in trainer.optimizers.items()}
+    trainer.run()
+    norms = {}
+    for g, o in trainer.optimizers.items():
+        now = [p.detach() for pg in o.param_groups for p in pg["params"]]
+        norms[g] = float(torch.sqrt(sum(((a - b) ** 2).sum() for a, b in zip(now, before[g], strict=True))))
+    return norms
+
+
+def test_grad_clip_norm_bounds_each_optimizers_gradient_norm():
+    free = _step_norms(_sgd_trainer())
+    clip = 1e-3
+    assert all(n > 10 * clip for n in free.values())  # unclipped steps are far larger than the bound
+    clipped = _step_norms(_sgd_trainer(grad_clip_norm=clip))
+    for group, norm in clipped.items():  # SGD lr 1: |step| = |clipped gradient| = the bound, per optimizer
+        assert norm == pytest.approx(clip, rel=1e-3), group
+    loose = _step_norms(_sgd_trainer(grad_clip_norm=1e6))  # a bound above the norm changes nothing
+    assert loose == pytest.approx(free, rel=1e-6)
+
+
+def test_iteration_scheduler_interval_steps_after_every_iteration_not_every_epoch():
+    trainer = build_trainer(max_epochs=2, scheduler_interval="iteration")
+    for name, opt in trainer.optimizers.items():
+        trainer.schedulers[name] = torch.optim.lr_scheduler.LambdaLR(opt, lambda it: 0.5**it)
+    lrs = []
+    trainer.add_event_handler(Events.ITERATION_STARTED, lambda e: lrs.append(e.optimizers["G"].param_groups[0]["lr"]))
+    trainer.run()
+    assert lrs == pytest.approx([2e-3 * 0.5**k for k in range(4)])  # 4 iterations in 2 epochs
+    assert trainer.optimizers["D_B"].param_groups[0]["lr"] == pytest.approx(2e-3 * 0.5**4)
+    per_epoch = build_trainer(max_epochs=2)
+    for name, opt in per_epoch.optimizers.items():
+        per_epoch.schedulers[name] = torch.optim.lr_scheduler.LambdaLR(opt, lambda it: 0.5**it)
+    per_epoch.run()
+    assert per_epoch.optimizers["G"].param_groups[0]["lr"] == pytest.approx(2e-3 * 0.5**2)
+    with pytest.raises(ConfigError, match="scheduler_interval"):
+        build_trainer(scheduler_interval="step")

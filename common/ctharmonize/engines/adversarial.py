@@ -14,13 +14,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ctharmonize.errors import ConfigError
 from ctharmonize.losses import LSGANLoss, WGANGPLoss
 from ctharmonize.losses import gradient_penalty as _gradient_penalty
+from ctharmonize.losses import r1_penalty as _r1_penalty
 
 __all__ = [
     "ADVERSARIAL_MODES",
     "check_adversarial_mode",
     "discriminator_adversarial_terms",
+    "discriminator_r1_penalty",
     "generator_adversarial_loss",
     "gradient_penalty",
 ]
@@ -41,10 +44,10 @@ _LOSSES: dict[str, nn.Module] = {"lsgan": LSGANLoss(), "vanilla": _VanillaLoss()
 
 
 def check_adversarial_mode(mode: str) -> str:
-    """Return ``mode`` lower-cased, or raise ``ValueError`` naming the allowed modes."""
+    """Return ``mode`` lower-cased, or raise a one-line ``ConfigError`` naming the allowed modes."""
     mode = str(mode).lower()
     if mode not in ADVERSARIAL_MODES:
-        raise ValueError(f"adversarial mode {mode!r} is not one of {', '.join(ADVERSARIAL_MODES)}")
+        raise ConfigError(None, f"adversarial mode {mode!r} is not one of {', '.join(ADVERSARIAL_MODES)}")
     return mode
 
 
@@ -72,22 +75,46 @@ def discriminator_adversarial_terms(real_pred: Prediction, fake_pred: Prediction
     return {"real": factor * _loss(real_pred, True, mode), "fake": factor * _loss(fake_pred, False, mode)}
 
 
-def gradient_penalty(
-    discriminator: Callable[[torch.Tensor], Prediction],
-    real: torch.Tensor,
-    fake: torch.Tensor,
-    weight: float = 10.0,
-) -> torch.Tensor:
-    """``weight * mean((||grad D(x_hat)||_2 - 1)^2)`` (:func:`ctharmonize.losses.gradient_penalty`).
+Discriminator = Callable[..., Prediction]
 
-    Run in float32 with autocast disabled, so fp16 training cannot overflow the double backward;
-    multi-scale outputs are summed. ``real``/``fake``: (B, C, ...) in [-1, 1]; keeps the graph.
-    """
+
+def _critic(discriminator: Discriminator, condition: Sequence[torch.Tensor]) -> Callable[[torch.Tensor], torch.Tensor]:
+    """``x -> D(x, *condition)`` as one float32 tensor (B, N) (multi-scale outputs concatenated)."""
 
     def critic(x: torch.Tensor) -> torch.Tensor:
-        pred = discriminator(x)
+        pred = discriminator(x, *condition)
         preds = [pred] if isinstance(pred, torch.Tensor) else list(pred)
         return torch.cat([p.float().reshape(p.shape[0], -1) for p in preds], 1)
 
+    return critic
+
+
+def gradient_penalty(
+    discriminator: Discriminator,
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    weight: float = 10.0,
+    condition: Sequence[torch.Tensor] = (),
+) -> torch.Tensor:
+    """``weight * mean((||grad D(x_hat, *condition)||_2 - 1)^2)`` (:func:`ctharmonize.losses.gradient_penalty`).
+
+    Run in float32 with autocast disabled, so fp16 training cannot overflow the double backward;
+    multi-scale outputs are summed. ``real``/``fake``: (B, C, ...) in [-1, 1]; ``condition``: extra
+    discriminator inputs (not interpolated, e.g. the domain label of a StarGAN v2 critic); keeps the graph.
+    """
     with torch.autocast(device_type=real.device.type, enabled=False):
-        return _gradient_penalty(critic, real.float(), fake.float(), lambda_gp=weight)
+        return _gradient_penalty(_critic(discriminator, condition), real.float(), fake.float(), lambda_gp=weight)
+
+
+def discriminator_r1_penalty(
+    discriminator: Discriminator,
+    real: torch.Tensor,
+    gamma: float = 1.0,
+    condition: Sequence[torch.Tensor] = (),
+) -> torch.Tensor:
+    """``gamma / 2 * mean_b ||grad_x D(x_b, *condition)||^2`` at real ``x`` (:func:`ctharmonize.losses.r1_penalty`).
+
+    Float32 with autocast disabled, multi-scale outputs summed, as :func:`gradient_penalty`; keeps the graph.
+    """
+    with torch.autocast(device_type=real.device.type, enabled=False):
+        return _r1_penalty(_critic(discriminator, condition), real.float(), gamma)

@@ -26,6 +26,9 @@ class CycleGANTrainer(GANTrainer):
     (weight ``cycle`` = 10); ``identity_A`` = |G_BA(a) - a|_1, ``identity_B`` = |G_AB(b) - b|_1
     (weight ``identity``, default 0 = off; CycleGAN uses 0.5 * 10 = 5).
     Discriminators see generated images through a 50-image :class:`ImagePool` each.
+
+    Every generator call goes through :meth:`translate` (forward, cycle and identity terms), so a
+    conditional variant (``G(x, segmentation)``, ``G(x, style)``) overrides that one method.
     Other args: see :class:`GANTrainer`.
     """
 
@@ -57,13 +60,20 @@ class CycleGANTrainer(GANTrainer):
                 None, f"CycleGAN batches must be dicts with keys {self.image_key_a!r} and {self.image_key_b!r}"
             ) from err
 
+    def translate(self, x: torch.Tensor, source: str, target: str, batch: Any) -> torch.Tensor:
+        """Translate ``x`` (B, C, ...) from domain ``source`` to ``target`` (``"A"``/``"B"``) with the training
+        (DDP-wrapped) generator ``G_<source><target>``. ``batch`` (the prepared batch) is there for
+        conditional variants. The identity terms call it with the image's own domain as target:
+        ``translate(a, "B", "A", batch)`` = ``G_BA(a)``."""
+        return self.generators[f"G_{source}{target}"](x)
+
     def forward(self, batch: Any) -> dict[str, torch.Tensor]:
-        """``fake_B = G_AB(A)``, ``rec_A = G_BA(fake_B)``, ``fake_A = G_BA(B)``, ``rec_B = G_AB(fake_A)``."""
+        """``fake_B = G_AB(A)``, ``rec_A = G_BA(fake_B)``, ``fake_A = G_BA(B)``, ``rec_B = G_AB(fake_A)``
+        (through :meth:`translate`)."""
         real_a, real_b = self._images(batch)
-        g_ab, g_ba = self.generators["G_AB"], self.generators["G_BA"]
-        fakes = {"fake_B": g_ab(real_a), "fake_A": g_ba(real_b)}
-        fakes["rec_A"] = g_ba(fakes["fake_B"])
-        fakes["rec_B"] = g_ab(fakes["fake_A"])
+        fakes = {"fake_B": self.translate(real_a, "A", "B", batch), "fake_A": self.translate(real_b, "B", "A", batch)}
+        fakes["rec_A"] = self.translate(fakes["fake_B"], "B", "A", batch)
+        fakes["rec_B"] = self.translate(fakes["fake_A"], "A", "B", batch)
         return fakes
 
     def generator_step(self, batch: Any, fakes: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -75,8 +85,8 @@ class CycleGANTrainer(GANTrainer):
             "cycle_B": F.l1_loss(fakes["rec_B"].float(), real_b.float()),
         }
         if self.loss_weight("identity_A") or self.loss_weight("identity_B"):
-            terms["identity_A"] = F.l1_loss(self.generators["G_BA"](real_a).float(), real_a.float())
-            terms["identity_B"] = F.l1_loss(self.generators["G_AB"](real_b).float(), real_b.float())
+            terms["identity_A"] = F.l1_loss(self.translate(real_a, "B", "A", batch).float(), real_a.float())
+            terms["identity_B"] = F.l1_loss(self.translate(real_b, "A", "B", batch).float(), real_b.float())
         return terms
 
     def discriminator_step(self, batch: Any, fakes: dict[str, torch.Tensor]) -> dict[str, dict[str, torch.Tensor]]:

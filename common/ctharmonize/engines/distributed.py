@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import torch
 import torch.distributed as dist
@@ -16,8 +17,11 @@ __all__ = [
     "init_distributed",
     "is_distributed",
     "is_main_process",
+    "main_process_first",
     "wrap_ddp",
 ]
+
+T = TypeVar("T")
 
 
 def is_distributed() -> bool:
@@ -59,6 +63,24 @@ def init_distributed(backend: str | None = None) -> torch.device:
     kwargs = {"device_id": device} if backend == "nccl" else {}
     dist.init_process_group(backend=backend, **kwargs)
     return device
+
+
+def main_process_first(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """``fn(*args, **kwargs)`` on rank 0, then (after a barrier) on the other ranks; returns its result on each.
+
+    For preparation that writes shared files once (e.g. ``ensure_simulated_dataset``, which the other ranks
+    then only read). Initialises the process group from torchrun's environment when needed
+    (:func:`init_distributed`); without torchrun it simply calls ``fn``.
+    """
+    init_distributed()
+    if not is_distributed():
+        return fn(*args, **kwargs)
+    result = fn(*args, **kwargs) if is_main_process() else None
+    dist.barrier()
+    if not is_main_process():
+        result = fn(*args, **kwargs)
+    dist.barrier()
+    return result  # type: ignore[return-value]
 
 
 def wrap_ddp(

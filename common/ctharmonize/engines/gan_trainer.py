@@ -13,9 +13,14 @@ One iteration (:meth:`GANTrainer.train_step`)::
     fakes = forward(batch)                               # {name: tensor}, autocast
     terms = generator_step(batch, fakes)                 # {term: loss}, weighted by loss_weights
     backward(sum) -> step every generator optimizer      # skipped on non-generator iterations
+    EMA copies updated                                   # ema={"G": 0.999}: auxiliary "G_ema"
     discriminators unfrozen
     d_terms = discriminator_step(batch, detached fakes)  # {discriminator: {term: loss}}
-    per discriminator optimizer: backward(sum) -> step
+    per discriminator optimizer: backward(weighted sum) -> step   # discriminator_loss_weights
+
+Besides the trained networks a trainer holds *auxiliary* networks (frozen feature networks, EMA copies,
+fixed critics): on the device, in eval mode, never optimized or DDP-wrapped, checkpointed when asked.
+Extra state that must survive a resume joins the checkpoints with :meth:`GANTrainer.register_state`.
 
 Images are whatever the bundle's transforms produce (typically [-1, 1] from HU); the engine does not
 look at intensities.
@@ -44,6 +49,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 from ctharmonize.engines.adversarial import (
     check_adversarial_mode,
     discriminator_adversarial_terms,
+    discriminator_r1_penalty,
     generator_adversarial_loss,
     gradient_penalty,
 )
@@ -57,9 +63,14 @@ from ctharmonize.engines.checkpointing import (
 from ctharmonize.engines.distributed import init_distributed, is_distributed, is_main_process, wrap_ddp
 from ctharmonize.engines.epoch_average import EpochAverage
 from ctharmonize.engines.image_pool import ImagePool
+from ctharmonize.engines.weight_ema import weight_ema
 from ctharmonize.errors import ConfigError, OutputExistsError
 
 __all__ = ["GANTrainer"]
+
+#: checkpoint keys the engine itself uses; :meth:`GANTrainer.register_state` refuses them
+_RESERVED_STATE = ("engine", "epoch_average", "rng", "checkpointer")
+
 
 def _parse_amp(amp: str | bool | None) -> str | None:
     if amp in (None, False, "none", "None", "", "fp32"):
@@ -92,7 +103,8 @@ class GANTrainer(Trainer):
             :meth:`adversarial_loss` and :meth:`discriminator_terms`.
         loss_weights: weight of each generator term; a term ``"cycle_A"`` takes ``loss_weights["cycle_A"]``,
             else ``loss_weights["cycle"]`` (the part before the first ``_``), else 1.0. Weight 0 drops a term.
-        gp_weight: WGAN-GP penalty weight (lambda = 10).
+        gp_weight: WGAN-GP penalty weight (lambda, default 10); the same as ``discriminator_loss_weights["gp"]``
+            (give one of the two).
         generator_every: update generators every n-th iteration (WGAN "n_critic"); discriminators every one.
         grad_clip_norm: clip each optimizer's gradient norm (after unscaling) when given.
         amp: ``None`` (fp32), ``"bf16"`` (autocast bfloat16, CPU or GPU) or ``"fp16"`` (autocast float16
@@ -115,6 +127,22 @@ class GANTrainer(Trainer):
             uses only partly (multipath generators).
         stop_on_nan: raise when a total loss becomes NaN or infinite.
         pool_size: size of the :class:`ImagePool` that :meth:`image_pool` creates per discriminator.
+        discriminator_loss_weights: weight of each discriminator term (see :meth:`discriminator_loss_weight`):
+            ``"<D>/<term>"``, else the term name (``"real"``, ``"fake"``, ``"gp"``, ``"r1"``), else its prefix
+            before ``_``, else 1.0; weight 0 drops a term. ``"gp"`` defaults to ``gp_weight``. A non-zero
+            ``"r1"`` (gamma, Mescheder et al. 2018; StarGAN v2: 1) makes :meth:`discriminator_terms` add the
+            R1 penalty on real images.
+        auxiliary: ``{name: module}`` of networks that take part in the losses but are not trained (a frozen
+            VGG for a Gram loss, a frozen segmenter, fixed critics): moved to the device, frozen
+            (``requires_grad=False``), kept in eval mode, never optimized, never DDP-wrapped, not in
+            ``save_epoch_weights``. In ``engine.auxiliary``; usable by name in :meth:`adversarial_loss`.
+        checkpoint_auxiliary: ``True`` (all) or the names of auxiliary networks saved in checkpoints as
+            ``auxiliary/<name>`` and restored on resume (default none: they come from the config).
+        ema: ``{generator: decay}``: keep an exponential moving average of that generator's weights as the
+            auxiliary network ``<generator>_ema`` (``ema <- decay * ema + (1 - decay) * weights`` after every
+            generator step; starts equal to the generator). If ``auxiliary`` already holds
+            ``<generator>_ema`` (same architecture), that module holds the average, so a config can hand it
+            to a checkpoint selector. Checkpointed as ``ema/<generator>`` (always) and restored on resume.
     """
 
     def __init__(
@@ -129,7 +157,7 @@ class GANTrainer(Trainer):
         scheduler_interval: str = "epoch",
         adversarial: str = "lsgan",
         loss_weights: Mapping[str, float] | None = None,
-        gp_weight: float = 10.0,
+        gp_weight: float | None = None,
         generator_every: int = 1,
         grad_clip_norm: float | None = None,
         amp: str | bool | None = None,
@@ -147,6 +175,10 @@ class GANTrainer(Trainer):
         ddp_find_unused_parameters: bool | Sequence[str] = False,
         stop_on_nan: bool = True,
         pool_size: int = 50,
+        discriminator_loss_weights: Mapping[str, float] | None = None,
+        auxiliary: Mapping[str, nn.Module] | None = None,
+        checkpoint_auxiliary: bool | Sequence[str] = False,
+        ema: Mapping[str, float] | None = None,
     ):
         if distributed:
             device = init_distributed()
@@ -176,7 +208,10 @@ class GANTrainer(Trainer):
 
         self.adversarial = check_adversarial_mode(adversarial)
         self.loss_weights = dict(loss_weights or {})
-        self.gp_weight = float(gp_weight)
+        self.discriminator_loss_weights = dict(discriminator_loss_weights or {})
+        if gp_weight is not None and "gp" in self.discriminator_loss_weights:
+            raise ConfigError(None, "give the gradient-penalty weight once: gp_weight or discriminator_loss_weights['gp']")
+        self.discriminator_loss_weights.setdefault("gp", 10.0 if gp_weight is None else float(gp_weight))
         self.generator_every = int(generator_every)
         self.grad_clip_norm = grad_clip_norm
         self.amp_mode = _parse_amp(amp)
@@ -194,6 +229,7 @@ class GANTrainer(Trainer):
         unused = set(self.networks) if find_unused is True else set(find_unused or ())
         self.generators = {n: wrap_ddp(self.networks[n], device, n in unused) for n in generators}
         self.discriminators = {n: wrap_ddp(self.networks[n], device, n in unused) for n in discriminators}
+        self.auxiliary: dict[str, nn.Module] = self._auxiliary_networks(auxiliary or {}, device)
 
         # parameters trainable at construction: set_requires_grad(..., True) re-enables only these
         self._trainable = {id(p) for net in self.networks.values() for p in net.parameters() if p.requires_grad}
@@ -207,7 +243,11 @@ class GANTrainer(Trainer):
         self.image_pools: dict[str, ImagePool] = {}
         self.epoch_average = EpochAverage()
         self.state.fakes = {}
-        self._to_save = self._checkpoint_objects()  # image pools join when created
+        self._to_save = self._checkpoint_objects()  # image pools and register_state() join later
+        self._register_auxiliary_checkpoints(checkpoint_auxiliary)
+        self.emas: dict[str, torch.nn.Module] = {}
+        for name, decay in (ema or {}).items():
+            self._add_ema(name, decay)
 
         self._check_sampler(train_data_loader)
         self._register_engine_handlers()
@@ -222,6 +262,40 @@ class GANTrainer(Trainer):
             self._register_checkpoints(int(checkpoint_every), int(keep_last), save_epoch_weights)
 
     # ------------------------------------------------------------------ setup
+    def _auxiliary_networks(self, auxiliary: Mapping[str, nn.Module], device: torch.device) -> dict[str, nn.Module]:
+        """Frozen, eval-mode auxiliary modules on ``device``; refuses names or parameters of trained networks."""
+        clash = sorted(set(auxiliary) & set(self.networks))
+        if clash:
+            raise ConfigError(None, f"auxiliary network names are also trained networks: {clash}")
+        trained = {id(p) for net in self.networks.values() for p in net.parameters()}
+        out: dict[str, nn.Module] = {}
+        for name, module in auxiliary.items():
+            if any(id(p) in trained for p in module.parameters()):
+                raise ConfigError(None, f"auxiliary network {name!r} shares parameters with a trained network; "
+                                        "pass a copy (freezing it would freeze the trained one)")
+            module = module.to(device)
+            module.requires_grad_(False)
+            out[str(name)] = module.eval()
+        return out
+
+    def _register_auxiliary_checkpoints(self, names: bool | Sequence[str]) -> None:
+        chosen = list(self.auxiliary) if names is True else [str(n) for n in (names or ())]
+        unknown = [n for n in chosen if n not in self.auxiliary]
+        if unknown:
+            raise ConfigError(None, f"checkpoint_auxiliary names unknown auxiliary networks {unknown}; "
+                                    f"auxiliary: {sorted(self.auxiliary)}")
+        for name in chosen:
+            self.register_state(f"auxiliary/{name}", self.auxiliary[name])
+
+    def _add_ema(self, generator: str, decay: float) -> None:
+        if generator not in self.generators:
+            raise ConfigError(None, f"ema names {generator!r}, which is not a generator ({sorted(self.generators)})")
+        name = f"{generator}_ema"
+        averaged = weight_ema(self.networks[generator], decay, self.auxiliary.get(name))
+        self.emas[generator] = averaged
+        self.auxiliary[name] = averaged.module
+        self.register_state(f"ema/{generator}", averaged)
+
     def _route_optimizers(self) -> tuple[list[str], dict[str, str]]:
         """Map discriminators to their optimizer; list the generator optimizers."""
         owner: dict[int, str] = {}
@@ -238,8 +312,13 @@ class GANTrainer(Trainer):
                     None, f"discriminator {name!r} must have its parameters in exactly one optimizer, found {sorted(groups)}"
                 )
             disc_group[name] = groups.pop()
+        aux_params = {id(p): n for n, m in self.auxiliary.items() for p in m.parameters()}
         for group, opt in self.optimizers.items():
             ids = {id(p) for pg in opt.param_groups for p in pg["params"]}
+            aux = sorted({aux_params[i] for i in ids if i in aux_params})
+            if aux:
+                raise ConfigError(None, f"optimizer {group!r} holds parameters of auxiliary networks {aux}; "
+                                        "auxiliary networks are never optimized")
             if group in disc_group.values():
                 if ids & gen_params:
                     raise ConfigError(None, f"optimizer {group!r} mixes generator and discriminator parameters")
@@ -382,7 +461,6 @@ class GANTrainer(Trainer):
         objs.update({f"network/{n}": m for n, m in self.networks.items()})
         objs.update({f"optimizer/{g}": o for g, o in self.optimizers.items()})
         objs.update({f"scheduler/{g}": s for g, s in self.schedulers.items()})
-        objs.update({f"pool/{n}": p for n, p in self.image_pools.items()})
         if self.amp_mode == "fp16":
             objs.update({f"scaler/{g}": s for g, s in self.scalers.items()})
         return objs
@@ -452,31 +530,92 @@ class GANTrainer(Trainer):
         """Raw (non-DDP) generator modules by name, e.g. for validation handlers."""
         return {n: self.networks[n] for n in self.generators}
 
+    def get_network(self, name: str) -> nn.Module:
+        """Raw (non-DDP) module of a trained or auxiliary network."""
+        if name in self.networks:
+            return self.networks[name]
+        if name in self.auxiliary:
+            return self.auxiliary[name]
+        raise ConfigError(None, f"no network {name!r}; networks: {sorted(self.networks)}, auxiliary: {sorted(self.auxiliary)}")
+
     def loss_weight(self, term: str) -> float:
         """Weight of generator term ``term``: exact name, else its prefix before ``_``, else 1.0."""
         if term in self.loss_weights:
             return float(self.loss_weights[term])
         return float(self.loss_weights.get(term.split("_", 1)[0], 1.0))
 
-    def adversarial_loss(self, discriminator: str, fake: torch.Tensor) -> torch.Tensor:
-        """Generator adversarial term for ``fake`` judged by ``discriminator`` (frozen, no DDP sync)."""
-        return generator_adversarial_loss(self.networks[discriminator](fake), self.adversarial)
+    def discriminator_loss_weight(self, discriminator: str, term: str) -> float:
+        """Weight of term ``term`` of ``discriminator``: ``discriminator_loss_weights["<D>/<term>"]``, else
+        ``[term]``, else ``[prefix before _]``, else 1.0."""
+        weights = self.discriminator_loss_weights
+        for key in (f"{discriminator}/{term}", term, term.split("_", 1)[0]):
+            if key in weights:
+                return float(weights[key])
+        return 1.0
 
-    def discriminator_terms(self, discriminator: str, real: torch.Tensor, fake: torch.Tensor) -> dict[str, torch.Tensor]:
-        """``{"real", "fake"}`` terms (plus ``"gp"`` for wgan-gp, already weighted by ``gp_weight``)."""
+    def _configured(self, discriminator: str, term: str) -> bool:
+        """A term the engine adds only on request (``"r1"``): a non-zero weight was configured for it."""
+        keys = (f"{discriminator}/{term}", term)
+        return any(k in self.discriminator_loss_weights for k in keys) and self.discriminator_loss_weight(
+            discriminator, term) != 0
+
+    def adversarial_loss(self, discriminator: str, fake: torch.Tensor, *condition: torch.Tensor) -> torch.Tensor:
+        """Generator adversarial term for ``fake`` judged by ``discriminator(fake, *condition)``: a trained
+        discriminator (frozen then, called without DDP sync) or an auxiliary one (a fixed critic)."""
+        return generator_adversarial_loss(self.get_network(discriminator)(fake, *condition), self.adversarial)
+
+    def discriminator_terms(
+        self,
+        discriminator: str,
+        real: torch.Tensor,
+        fake: torch.Tensor,
+        *condition: torch.Tensor,
+        fake_condition: Sequence[torch.Tensor] | None = None,
+    ) -> dict[str, torch.Tensor]:
+        """Unweighted terms of ``discriminator``: ``"real"`` = objective of ``D(real, *condition)`` as real,
+        ``"fake"`` = of ``D(fake, *fake_condition)`` as fake (``fake_condition`` default ``condition``), plus
+        ``"gp"`` (wgan-gp, :meth:`gradient_penalty`) and ``"r1"`` (when an ``"r1"`` weight is configured,
+        :meth:`r1_penalty`). The engine weights them with :meth:`discriminator_loss_weight`; terms of
+        weight 0 are not computed."""
         net = self.discriminators[discriminator]
-        terms = discriminator_adversarial_terms(net(real), net(fake.detach()), self.adversarial)
-        if self.adversarial == "wgan-gp":
-            terms["gp"] = gradient_penalty(self.networks[discriminator], real, fake, self.gp_weight)
+        fake = fake.detach()
+        fake_cond = condition if fake_condition is None else tuple(fake_condition)
+        terms = discriminator_adversarial_terms(net(real, *condition), net(fake, *fake_cond), self.adversarial)
+        if self.adversarial == "wgan-gp" and self.discriminator_loss_weight(discriminator, "gp") != 0:
+            terms["gp"] = self.gradient_penalty(discriminator, real, fake, *condition)
+        if self._configured(discriminator, "r1"):
+            terms["r1"] = self.r1_penalty(discriminator, real, *condition)
         return terms
+
+    def gradient_penalty(
+        self, discriminator: str, real: torch.Tensor, fake: torch.Tensor, *condition: torch.Tensor
+    ) -> torch.Tensor:
+        """Unweighted WGAN-GP penalty ``mean((||grad D(x_hat, *condition)|| - 1)^2)`` (weight ``"gp"``)."""
+        return gradient_penalty(self.get_network(discriminator), real, fake, 1.0, condition)
+
+    def r1_penalty(self, discriminator: str, real: torch.Tensor, *condition: torch.Tensor) -> torch.Tensor:
+        """Unweighted R1 penalty ``1/2 * mean_b ||grad_x D(x_b, *condition)||^2`` at real ``x``; its weight
+        ``discriminator_loss_weights["r1"]`` is Mescheder et al.'s gamma."""
+        return discriminator_r1_penalty(self.get_network(discriminator), real, 1.0, condition)
+
+    def register_state(self, name: str, obj: Any) -> None:
+        """Save ``obj`` (anything with ``state_dict()``/``load_state_dict()``) in every checkpoint under key
+        ``name`` and restore it on resume. Call it while building the trainer (a subclass's ``__init__``),
+        before :meth:`run`: a resumed checkpoint must hold every registered key."""
+        if not (callable(getattr(obj, "state_dict", None)) and callable(getattr(obj, "load_state_dict", None))):
+            raise ConfigError(None, f"register_state({name!r}): a {type(obj).__name__} has no state_dict/load_state_dict")
+        if name in _RESERVED_STATE:
+            raise ConfigError(None, f"register_state: {name!r} is reserved by the engine")
+        if self._to_save.get(name, obj) is not obj:
+            raise ConfigError(None, f"register_state: {name!r} is already registered for another object")
+        self._to_save[name] = obj
 
     def image_pool(self, discriminator: str) -> ImagePool:
         """The history pool of ``discriminator`` (created on first use, saved in checkpoints)."""
         if discriminator not in self.image_pools:
             pool = ImagePool(self.pool_size, seed=len(self.image_pools))
             self.image_pools[discriminator] = pool
-            if hasattr(self, "_to_save"):
-                self._to_save[f"pool/{discriminator}"] = pool
+            self.register_state(f"pool/{discriminator}", pool)
         return self.image_pools[discriminator]
 
     def autocast(self) -> contextlib.AbstractContextManager:
@@ -495,6 +634,8 @@ class GANTrainer(Trainer):
         batch = self.prepare_batch(batch)
         for net in self.networks.values():
             net.train()  # a validation handler may have left a network in eval mode
+        for net in self.auxiliary.values():
+            net.eval()
         update_g = (self.state.iteration - 1) % self.generator_every == 0
         output: dict[str, torch.Tensor] = {}
         totals: dict[str, torch.Tensor] = {}
@@ -509,6 +650,8 @@ class GANTrainer(Trainer):
                 raise ConfigError(None, "generator_step returned no term with a non-zero weight")
             total = torch.stack([w.float() for w in weighted]).sum()
             self._update(self.generator_groups, total)
+            for name, averaged in self.emas.items():
+                averaged.update_parameters(self.networks[name])
             output.update({f"G/{k}": v.detach() for k, v in g_terms.items()})
             output["G/total"] = totals["G"] = total.detach()
 
@@ -522,7 +665,11 @@ class GANTrainer(Trainer):
                 raise ConfigError(None, f"discriminator_step returned terms for unknown discriminator {d_name!r}")
             if not terms:
                 continue
-            d_total = torch.stack([t.float() for t in terms.values()]).sum()
+            weighted = [self.discriminator_loss_weight(d_name, k) * v.float() for k, v in terms.items()
+                        if self.discriminator_loss_weight(d_name, k) != 0]
+            if not weighted:
+                raise ConfigError(None, f"discriminator_step returned no term of {d_name!r} with a non-zero weight")
+            d_total = torch.stack(weighted).sum()
             losses.setdefault(self.discriminator_group[d_name], []).append(d_total)
             output.update({f"{d_name}/{k}": v.detach() for k, v in terms.items()})
             output[f"{d_name}/total"] = totals[d_name] = d_total.detach()

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR
 
-__all__ = ["linear_decay_lambda", "make_linear_decay_scheduler"]
+__all__ = ["linear_decay_lambda", "linear_decay_schedulers", "make_linear_decay_scheduler"]
 
 
 def linear_decay_lambda(n_epochs_constant: int, n_epochs_decay: int) -> Callable[[int], float]:
@@ -29,3 +29,9 @@ def linear_decay_lambda(n_epochs_constant: int, n_epochs_decay: int) -> Callable
 def make_linear_decay_scheduler(optimizer: Optimizer, n_constant: int, n_decay: int) -> LambdaLR:
     """``LambdaLR`` with :func:`linear_decay_lambda`; step it once per epoch (the trainer does)."""
     return LambdaLR(optimizer, lr_lambda=linear_decay_lambda(n_constant, n_decay))
+
+
+def linear_decay_schedulers(optimizers: Mapping[str, Optimizer], n_constant: int, n_decay: int) -> dict[str, LambdaLR]:
+    """One :func:`make_linear_decay_scheduler` per optimizer, keyed like ``optimizers`` (the trainer's
+    ``schedulers``)."""
+    return {name: make_linear_decay_scheduler(opt, n_constant, n_decay) for name, opt in optimizers.items()}

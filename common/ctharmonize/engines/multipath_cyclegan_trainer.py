@@ -18,13 +18,15 @@ Generator terms (images in [-1, 1]; weighted through ``loss_weights`` by the pre
 
 Discriminator ``D_<d>`` (one PatchGAN per domain, decided by the TARGET domain) sees real slices of d against
 every image translated into d that iteration, through its 50-image pool (LSGAN, 0.5 per term).
+
+Initialising the networks from earlier weights (fine-tuning, stage two) is in
+:mod:`ctharmonize.engines.multipath_initialization`; the optimizers come from
+:func:`~ctharmonize.engines.multipath_optimizers`.
 """
 
 from __future__ import annotations
 
 import itertools
-import logging
-import os
 import random
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -34,27 +36,33 @@ import torch.nn.functional as F
 from ignite.engine import Events
 from torch import nn
 
-from ctharmonize.engines.adversarial import generator_adversarial_loss
 from ctharmonize.engines.gan_trainer import GANTrainer
-from ctharmonize.errors import ConfigError, WeightsError
-from ctharmonize.io.weights_file import load_weights_file
+from ctharmonize.engines.multipath_initialization import (
+    initialize_from,
+    load_generator_state,
+    prepare_new_domains,
+)
+from ctharmonize.errors import ConfigError
 from ctharmonize.losses import DownsampledIdentityLoss, TissueStatisticLoss
 
+# initialize_from, load_generator_state and prepare_new_domains live in multipath_initialization; they stay
+# importable from here for configs written before they moved.
 __all__ = ["GUIDANCE_MODES", "MultipathCycleGANTrainer", "initialize_from", "load_generator_state", "prepare_new_domains"]
 
 GUIDANCE_MODES = ("tissue", "identity", "none")
-logger = logging.getLogger(__name__)
 
 
 class MultipathCycleGANTrainer(GANTrainer):
     """Multipath cycleGAN training (paper 000). See the module docstring for the losses.
 
-    Networks: ``generators={generator: MultipathGenerator}``; ``discriminators={f"{discriminator_prefix}{d}":
-    PatchDiscriminator}`` for every domain d. A discriminator whose parameters are all frozen
-    (``requires_grad=False``, e.g. an old kernel in stage two) is not trained: it stays a fixed critic for the
-    generator's adversarial term of fakes translated into its domain. Every trainable discriminator needs its
-    own optimizer (paper: Adam lr 2e-3, betas (0.5, 0.999)); one optimizer holds all trainable generator
-    parameters.
+    Networks: ``generators={generator: MultipathGenerator}``; ``discriminators``: a ``MultipathDiscriminators``
+    (or any ``nn.ModuleDict`` keyed by domain), or ``{f"{discriminator_prefix}{d}": PatchDiscriminator}``, for
+    every domain d; either way the trainer names them ``D_<d>``. A discriminator whose parameters are all
+    frozen (``requires_grad=False``, e.g. an old kernel in stage two) is not trained: it becomes an auxiliary
+    network (a fixed critic, :attr:`fixed_critics`) for the generator's adversarial term of fakes translated
+    into its domain. Every trainable discriminator needs its own optimizer (paper: Adam lr 2e-3, betas
+    (0.5, 0.999)); one optimizer holds all trainable generator parameters: :func:`~ctharmonize.engines.
+    multipath_optimizers` builds exactly these.
 
     Batches are dicts with ``image_<d>`` (B, 1, H, W) in [-1, 1] for every domain d (and ``labels_<d>``
     (B, 1, H, W) integer tissue maps with ``guidance="tissue"``), e.g. from
@@ -94,7 +102,7 @@ class MultipathCycleGANTrainer(GANTrainer):
         max_epochs: int,
         train_data_loader: Any,
         generators: Mapping[str, nn.Module],
-        discriminators: Mapping[str, nn.Module],
+        discriminators: Mapping[str, nn.Module] | nn.ModuleDict,
         optimizers: Mapping[str, torch.optim.Optimizer],
         *,
         generator: str = "G",
@@ -131,6 +139,8 @@ class MultipathCycleGANTrainer(GANTrainer):
         self.domains = all_domains
         self.generator_name = generator
         self.discriminator_prefix = discriminator_prefix
+        if isinstance(discriminators, nn.ModuleDict) and set(all_domains) <= set(discriminators.keys()):
+            discriminators = {self.discriminator_name(d): discriminators[d] for d in all_domains}  # keyed by domain
         missing = [self.discriminator_name(d) for d in all_domains if self.discriminator_name(d) not in discriminators]
         if missing:
             raise ConfigError(None, f"missing discriminators {missing} (one per domain, named {discriminator_prefix}<domain>)")
@@ -142,14 +152,16 @@ class MultipathCycleGANTrainer(GANTrainer):
         self.identity_schedule = identity_schedule
         self.seed = int(seed)
 
-        # frozen discriminators are fixed critics, not trained (the engine needs an optimizer per discriminator)
-        trainable_d, self.fixed_critics = {}, {}
+        # frozen discriminators are fixed critics: auxiliary networks, not trained
+        trainable_d, fixed = {}, {}
         for name, module in discriminators.items():
             params = list(module.parameters())
             if params and not any(p.requires_grad for p in params):
-                self.fixed_critics[name] = module
+                fixed[name] = module
             else:
                 trainable_d[name] = module
+        self._fixed_critic_names = list(fixed)
+        kwargs["auxiliary"] = {**dict(kwargs.get("auxiliary") or {}), **fixed}
         if "ddp_find_unused_parameters" not in kwargs:
             # "random": one path per step uses 2 of N encoders/decoders; the last generator call of forward()
             # reaches every module used in the step, as DDP's unused-parameter search requires.
@@ -165,8 +177,6 @@ class MultipathCycleGANTrainer(GANTrainer):
             if idle:
                 raise ConfigError(None, f"path_sampling='all' under DDP needs paths using every trainable domain; "
                                         f"{idle} is never used")
-        for name, module in self.fixed_critics.items():
-            self.fixed_critics[name] = module.to(self.state.device)
         self.tissue_loss = TissueStatisticLoss(weight=1.0, min_pixels=tissue_min_pixels, labels=tissue_loss_labels)
         self.identity_loss = DownsampledIdentityLoss(weight=1.0, factor=identity_factor, mode=identity_mode)
         for name in trainable_d:
@@ -178,6 +188,11 @@ class MultipathCycleGANTrainer(GANTrainer):
     # ------------------------------------------------------------------ configuration helpers
     def discriminator_name(self, domain: str) -> str:
         return f"{self.discriminator_prefix}{domain}"
+
+    @property
+    def fixed_critics(self) -> dict[str, nn.Module]:
+        """``{D_<d>: module}`` of the frozen discriminators (auxiliary networks judging fakes, never trained)."""
+        return {n: self.auxiliary[n] for n in self._fixed_critic_names}
 
     def _check_paths(self, paths: Sequence[Sequence[str]] | None) -> list[tuple[str, str]]:
         if paths is None:
@@ -233,8 +248,6 @@ class MultipathCycleGANTrainer(GANTrainer):
     # ------------------------------------------------------------------ hooks
     def forward(self, batch: Any) -> dict[str, torch.Tensor]:
         """``fake_<t>_from_<s>``, ``rec_<s>_via_<t>`` (and the backward path's) for every active path."""
-        for module in self.networks.values():
-            module.train()  # a validation handler may have switched to eval mode
         self._active = self.paths_for_iteration(self.state.iteration)
         g = self.generators[self.generator_name]
         fakes: dict[str, torch.Tensor] = {}
@@ -246,12 +259,6 @@ class MultipathCycleGANTrainer(GANTrainer):
             fakes[f"rec_{t}_via_{s}"] = g(fake_s, s, t)  # last call: its graph reaches all four modules (DDP)
         return fakes
 
-    def _adversarial(self, domain: str, fake: torch.Tensor) -> torch.Tensor:
-        name = self.discriminator_name(domain)
-        if name in self.fixed_critics:
-            return generator_adversarial_loss(self.fixed_critics[name](fake), self.adversarial)
-        return self.adversarial_loss(name, fake)
-
     def generator_step(self, batch: Any, fakes: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         terms: dict[str, torch.Tensor] = {}
         for s, t in self._active:
@@ -259,7 +266,7 @@ class MultipathCycleGANTrainer(GANTrainer):
                 real = self.real(batch, a).float()
                 fake = fakes[f"fake_{b}_from_{a}"]
                 key = f"{a}_to_{b}"
-                terms[f"adv_{key}"] = self._adversarial(b, fake)
+                terms[f"adv_{key}"] = self.adversarial_loss(self.discriminator_name(b), fake)  # D of the TARGET
                 terms[f"cycle_{key}"] = F.l1_loss(fakes[f"rec_{a}_via_{b}"].float(), real)
                 if self.guidance == "tissue":
                     labels = self._get(batch, f"labels_{a}")
@@ -282,76 +289,3 @@ class MultipathCycleGANTrainer(GANTrainer):
             out[name] = self.discriminator_terms(name, self.real(batch, domain), pooled)
         return out
 
-
-def load_generator_state(path: str | os.PathLike) -> dict[str, Any]:
-    """Read a multipath checkpoint: ``model.pt`` (a generator state dict, possibly nested, see
-    :func:`ctharmonize.inference.extract_generator_state`) or a training checkpoint (``network/G`` and
-    ``network/D_<domain>``). Returns ``{"generator": state, "discriminators": {domain: state}}`` (discriminators
-    only from training checkpoints)."""
-    from ctharmonize.inference import extract_generator_state
-
-    obj = load_weights_file(path, "pretrained checkpoint not found")
-    state = extract_generator_state(obj, path)
-    discs = {k[len("network/D_"):]: dict(v) for k, v in obj.items() if str(k).startswith("network/D_")}
-    return {"generator": state, "discriminators": discs}
-
-
-def initialize_from(generator: nn.Module, discriminators: nn.ModuleDict, path: str | os.PathLike) -> list[str]:
-    """Fine-tuning: load a ``model.pt`` or training checkpoint (see :func:`load_generator_state`) into
-    ``generator`` (all keys must match) and into the discriminators it holds (training checkpoints);
-    the others keep their initialisation. Returns the names of the loaded discriminators."""
-    states = load_generator_state(path)
-    generator.load_state_dict(states["generator"])
-    loaded = [d for d in states["discriminators"] if d in discriminators]
-    for d in loaded:
-        discriminators[d].load_state_dict(states["discriminators"][d])
-    logger.info("initialised from %s (generator%s)", path, "".join(f", D_{d}" for d in loaded))
-    return loaded
-
-
-def prepare_new_domains(
-    generator: nn.Module,
-    discriminators: nn.ModuleDict,
-    pretrained: str | os.PathLike,
-    new_domains: Sequence[str],
-) -> dict[str, Any]:
-    """Stage two of the add-a-kernel scheme: load stage-one weights, add ``new_domains``, freeze the rest.
-
-    ``generator`` (MultipathGenerator) and ``discriminators`` (MultipathDiscriminators) must be built with the
-    stage-one domains. Loads ``pretrained`` (see :func:`load_generator_state`; stage-one discriminators are
-    loaded too when it is a training checkpoint, else they stay untrained and a warning is logged), adds a
-    fresh encoder, decoder and discriminator per new domain, freezes the shared latent and every old domain.
-
-    Returns ``{"generator": [trainable generator parameters], "discriminators": {new domain: [parameters]},
-    "domains": [all domains, old then new]}`` for the optimizers and the trainer.
-    """
-    from ctharmonize.networks import add_new_domain
-
-    path = os.fspath(pretrained)
-    states = load_generator_state(path)
-    try:
-        generator.load_state_dict(states["generator"])
-    except RuntimeError as err:
-        first = str(err).strip().splitlines()[0]
-        raise WeightsError(path, f"does not match the stage-one generator (domains {list(generator.domains)}): "
-                                 f"{first}") from err
-    old = list(generator.domains)
-    found = [d for d in old if d in states["discriminators"]]
-    for d in found:
-        discriminators[d].load_state_dict(states["discriminators"][d])
-    if len(found) < len(old):
-        logger.warning("%s holds no weights for discriminators %s; they stay untrained (frozen) critics - pass a "
-                       "stage-one training checkpoint to use trained ones", path, sorted(set(old) - set(found)))
-    new = [str(d) for d in new_domains]
-    if not new:
-        raise ConfigError(None, "new_domains is empty")
-    for d in new:
-        add_new_domain(generator, discriminators, d)
-    gen_params = generator.freeze_except(new)
-    disc_params = discriminators.freeze_except(new)
-    ids = {id(p) for p in disc_params}
-    return {
-        "generator": gen_params,
-        "discriminators": {d: [p for p in discriminators[d].parameters() if id(p) in ids] for d in new},
-        "domains": list(generator.domains),
-    }

@@ -6,6 +6,7 @@ from ctharmonize.losses.gradient_penalty import gradient_penalty
 from ctharmonize.losses.gram_matrix import GRAM_NORMALIZATIONS, gram_matrix
 from ctharmonize.losses.gram_style import GramStyleLoss
 from ctharmonize.losses.lsgan import LSGANLoss
+from ctharmonize.losses.r1_penalty import r1_penalty
 from ctharmonize.losses.tissue_statistic import TissueStatisticLoss
 from ctharmonize.losses.wgan import WGANGPLoss
 
@@ -19,4 +20,5 @@ __all__ = [
     "WGANGPLoss",
     "gradient_penalty",
     "gram_matrix",
+    "r1_penalty",
 ]
