@@ -21,6 +21,7 @@ import inspect
 import sys
 import types
 import typing
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -37,6 +38,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "domains": ("ctharmonize.domains.commands", "domains", "List the known kernel domains or resolve a volume's domain."),
     "verify-bundle": ("ctharmonize.bundle.commands", "verify_bundle", "Verify a bundle's metadata.json offline."),
     "trust-bundle": ("ctharmonize.bundle.commands", "trust_bundle", "Record a reviewed bundle as trusted to run."),
+    "package-bundle": ("ctharmonize.bundle.commands", "package_bundle", "Package a bundle as a model-zoo zip, weights in large_files.yml."),
+    "download-bundle": ("ctharmonize.bundle.commands", "download_bundle", "Download a bundle zip, verify its files' sha256, install it."),
     "simulate": ("ctharmonize.simulation.commands", "simulate", "Generate a simulated multi-vendor, multi-kernel chest CT dataset."),
     "segment-lungs": ("ctharmonize.segmentation.commands", "segment_lungs", "Segment lungs (1 = right, 2 = left)."),
     "body-composition": ("ctharmonize.segmentation.commands", "body_composition", "Label skeletal muscle, subcutaneous and visceral fat."),
@@ -45,8 +48,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "select-checkpoint": ("ctharmonize.evaluation.commands", "select_checkpoint", "Rank checkpoints by emphysema agreement (paper 000 eq. 1)."),
     "compare-models": ("ctharmonize.evaluation.commands", "compare_models", "Cohen's d between models on per-scan Dice (paper 000 Table 3)."),
     "harmonize": ("ctharmonize.inference.commands", "harmonize", "Harmonize a volume with a bundle."),
+    "harmonize-cohort": ("ctharmonize.inference.commands", "harmonize_cohort", "Harmonize a whole datalist: resumable, sharded over torchrun ranks, manifest CSV."),
     "average-weights": ("ctharmonize.inference.commands", "average_weights", "Average the network weights of several checkpoints."),
     "export": ("ctharmonize.inference.commands", "export", "Export one path of a bundle's harmonizer as TorchScript (HU in, HU out)."),
+    "stage-deploy-app": ("ctharmonize.deploy.staging", "stage_deploy_app", "Stage the MONAI Deploy app and a bundle for 'monai-deploy package' (MAP)."),
+    "pacs-harmonize": ("ctharmonize.pacs.commands", "pacs_harmonize", "Harmonize a CT series in a PACS (Orthanc) and store the derived series in its study."),
 }
 
 _TRUE = frozenset({"true", "yes", "1", "on"})
@@ -264,6 +270,10 @@ def command_help(func: Callable, name: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``ctharmonize`` console script."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    # With the deploy extra, `import monai` imports Holoscan, which warns about the stack limit on every
+    # start; it would turn each one-line error into three lines.
+    warnings.filterwarnings("ignore", message=r"Current stack size .* below the recommended minimum",
+                            category=RuntimeWarning)
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(_help())
         return 0

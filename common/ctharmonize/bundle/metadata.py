@@ -7,34 +7,17 @@ never touches the network.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import logging
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
+from ctharmonize.bundle.monai_logs import quiet_monai
 from ctharmonize.data.documents import load_document, load_schema, schema_problem
 from ctharmonize.errors import ConfigError
 
 __all__ = ["METADATA_SCHEMA_FILE", "metadata_file", "verify_bundle_metadata", "find_bundles"]
 
 METADATA_SCHEMA_FILE = Path(__file__).resolve().parent / "metadata_schema.json"
-_MONAI_LOGGERS = ("monai.bundle.scripts", "monai.apps.utils", "monai.apps")
-
-
-@contextlib.contextmanager
-def _quiet_monai() -> Iterator[None]:
-    """MONAI logs an input summary and 'skipped downloading' at INFO; keep the CLI output clean."""
-    loggers = [logging.getLogger(name) for name in _MONAI_LOGGERS]
-    levels = [lg.level for lg in loggers]
-    for lg in loggers:
-        lg.setLevel(logging.WARNING)
-    try:
-        yield
-    finally:
-        for lg, level in zip(loggers, levels, strict=True):
-            lg.setLevel(level)
 
 
 def metadata_file(bundle: str | os.PathLike) -> Path:
@@ -65,7 +48,7 @@ def verify_bundle_metadata(bundle_dir: str | os.PathLike) -> None:
     meta = metadata_file(bundle_dir)
     doc = load_document(meta, ConfigError)
     try:
-        with _quiet_monai():
+        with quiet_monai():
             # the file exists, so MONAI skips the download; its md5 (of our own file) only silences
             # MONAI's "no hash value provided" warning
             verify_metadata(meta_file=os.fspath(meta), filepath=os.fspath(METADATA_SCHEMA_FILE), create_dir=False,

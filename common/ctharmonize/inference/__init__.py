@@ -12,6 +12,7 @@ from ctharmonize.inference.bundle_harmonizer import (
     load_bundle_harmonizer,
     read_bundle_config,
 )
+from ctharmonize.inference.cohort import harmonize_cohort
 from ctharmonize.inference.harmonize import harmonize_volume, harmonized_volume
 from ctharmonize.inference.harmonize_datalist import harmonize_datalist
 from ctharmonize.inference.harmonizer import Harmonizer
@@ -35,6 +36,7 @@ __all__ = [
     "check_model_domain",
     "default_batch_size",
     "ensure_sample_volume",
+    "harmonize_cohort",
     "harmonize_datalist",
     "harmonize_volume",
     "harmonized_volume",

@@ -8,7 +8,7 @@ import time
 
 from ctharmonize.errors import ConfigError
 
-__all__ = ["average_weights", "export", "harmonize"]
+__all__ = ["average_weights", "export", "harmonize", "harmonize_cohort"]
 
 
 def harmonize(
@@ -115,6 +115,84 @@ def harmonize(
     written = write_volume(result, out, overwrite=overwrite, model_name=model_name, target_kernel=target)
     seconds = time.perf_counter() - started
     return f"{os.fspath(written)}: {src} -> {target}, {volume.shape[0]} slices in {seconds:.1f} s"
+
+
+def harmonize_cohort(
+    datalist: str,
+    bundle: str,
+    out: str,
+    target: str | None = None,
+    split: str | None = None,
+    device: str | None = None,
+    batch_size: int | None = None,
+    amp: bool = True,
+    overwrite: bool = False,
+    trust_bundle: bool = False,
+    progress: bool = True,
+) -> str:
+    """Harmonize every scan of a datalist (a whole cohort): resumable, shardable over torchrun ranks, with a manifest.
+
+    Each scan becomes ``out/<index>_<subject>_<kernel>_to_<target>.nii.gz`` (written atomically) and a row of
+    ``out/manifest_shards/rank<R>_of_<W>.csv`` (input path and sha256, output, bundle name and version, source
+    and target kernel, seconds). Run it again after a crash or kill: finished scans are skipped. Under
+    ``torchrun --nproc_per_node N`` each rank takes every N-th scan on its own GPU, and rank 0 writes
+    ``out/manifest.csv`` when all are done.
+
+    Args:
+        datalist: datalist JSON (``ctharmonize validate-datalist``).
+        bundle: bundle folder (its ``harmonizer`` item is used).
+        out: the cohort's output folder (created; reused by a resumed run).
+        target: target kernel domain (default: the bundle's target_kernel).
+        split: harmonize only this split (default: every entry).
+        device: cpu, cuda or cuda:N (default: this rank's GPU under torchrun, else CUDA when available).
+        batch_size: axial slices per forward pass.
+        amp: bf16 autocast on CUDA (ignored on CPU).
+        overwrite: redo scans harmonized from another input, bundle version or target.
+        trust_bundle: run the configs of a bundle that is not trusted otherwise.
+        progress: a progress bar per rank.
+    """
+    from ctharmonize.domains import default_registry
+    from ctharmonize.engines.distributed import init_distributed, is_distributed
+    from ctharmonize.inference.bundle_harmonizer import (
+        bundle_default_target,
+        bundle_model_name,
+        load_bundle_harmonizer,
+        read_bundle_config,
+    )
+    from ctharmonize.inference.cohort import harmonize_cohort as run_cohort
+    from ctharmonize.torch_device import resolve_device
+
+    if batch_size is not None and int(batch_size) < 1:
+        raise ConfigError(None, f"--batch_size must be >= 1, got {batch_size}")
+    if target is not None:
+        default_registry().validate_name(str(target))
+    if "MASTER_ADDR" in os.environ and os.environ.get("WORLD_SIZE", "1") != "1":
+        rank_device = init_distributed()  # torchrun: gloo on CPU, NCCL and cuda:LOCAL_RANK on GPUs
+        if device is None or device == "cuda":
+            device = str(rank_device)
+    try:
+        device = str(resolve_device(device)) if device else None
+        parser = read_bundle_config(bundle, trust=trust_bundle)
+        goal = str(target) if target is not None else bundle_default_target(parser)
+        harmonizer = load_bundle_harmonizer(parser=parser, device=device, amp=bool(amp),
+                                            batch_size=None if batch_size is None else int(batch_size))
+        meta = parser.get("_meta_", {}) or {}
+        result = run_cohort(harmonizer, datalist, out, goal, split=split,
+                            bundle_name=str(meta.get("name") or os.path.basename(os.path.abspath(bundle))),
+                            bundle_version=str(meta.get("version") or ""), model_name=bundle_model_name(parser),
+                            overwrite=overwrite, progress=progress)
+    finally:
+        distributed = is_distributed()
+        if distributed:
+            import torch.distributed as dist
+
+            dist.destroy_process_group()
+    where = (f"manifest {result.manifest}" if result.manifest is not None else f"shard {result.shard}" + (
+        " (once every rank has finished, run the command again without RANK/WORLD_SIZE to write manifest.csv)"
+        if result.world_size > 1 and not distributed else ""))
+    rank = f"rank {result.rank}/{result.world_size}: " if result.world_size > 1 else ""
+    return (f"{out}: {rank}{result.harmonized} scans harmonized, {result.already_done} already done, "
+            f"{result.jobs} in the cohort ({result.skipped} entries already in their target kernel); {where}")
 
 
 def average_weights(paths: str | list | tuple, out: str, overwrite: bool = False, bundle: str | None = None,

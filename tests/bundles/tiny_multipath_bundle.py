@@ -1,0 +1,48 @@
+"""A tiny multipath bundle with random weights, written to a tmp folder (packaging and cohort tests)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import torch
+from multipath_sim_data import TINY, tiny_generator
+
+SHIPPED = Path(__file__).resolve().parents[2] / "bundles" / "multipath_cyclegan_ct_harmonization"
+DOMAINS = ["siemens_b50f", "siemens_b30f", "ge_bone", "ge_standard"]
+INFERENCE = {
+    "imports": ["$import os"],
+    "device": "cpu",
+    "hu_min": -1024.0,
+    "hu_max": 3072.0,
+    "domains": DOMAINS,
+    "target_kernel": "siemens_b30f",
+    "network_def": {"_target_": "ctharmonize.networks.MultipathGenerator", "domains": "@domains", **TINY},
+    "ckpt_path": "$os.path.join(@bundle_root, 'models', 'model.pt')",
+    "checkpoint_networks": {"G": ""},
+    "translator": {"_target_": "ctharmonize.inference.load_network_weights", "network": "@network_def",
+                   "path": "@ckpt_path", "networks": "@checkpoint_networks"},
+    "batch_size": 2,
+    "amp": False,
+    "harmonizer": {"_target_": "ctharmonize.inference.SliceHarmonizer", "translator": "@translator",
+                   "hu_min": "@hu_min", "hu_max": "@hu_max", "batch_size": "@batch_size", "device": "@device",
+                   "amp": "@amp", "checkpoint_networks": "@checkpoint_networks"},
+}
+
+
+def write_tiny_bundle(root: Path, name: str = "tiny_multipath_ct_harmonization", version: str = "0.0.1",
+                      seed: int = 0) -> Path:
+    """``root/name`` with configs (metadata valid for ``verify-bundle``), docs, LICENSE and random weights."""
+    bundle = root / name
+    (bundle / "configs").mkdir(parents=True)
+    (bundle / "models").mkdir()
+    (bundle / "docs").mkdir()
+    meta = json.loads((SHIPPED / "configs" / "metadata.json").read_text())
+    meta.update(name="Tiny multipath test bundle", version=version, changelog={version: "random test weights"})
+    (bundle / "configs" / "metadata.json").write_text(json.dumps(meta, indent=1))
+    (bundle / "configs" / "inference.json").write_text(json.dumps(INFERENCE, indent=1))
+    (bundle / "docs" / "README.md").write_text("# Tiny multipath test bundle\n\nRandom weights.\n")
+    shutil.copyfile(SHIPPED / "LICENSE", bundle / "LICENSE")
+    torch.save(tiny_generator(seed).state_dict(), bundle / "models" / "model.pt")
+    return bundle
