@@ -39,6 +39,7 @@ __all__ = [
     "ImageHeaderError",
     "RescaleError",
     "AmbiguousDomainError",
+    "PacsError",
 ]
 
 
@@ -166,3 +167,8 @@ class RescaleError(InputError):
 
 class AmbiguousDomainError(UnknownDomainError):
     """A multi-valued ConvolutionKernel names kernels of more than one known domain; ``--source`` resolves it."""
+
+
+class PacsError(CTHarmonizeError):
+    """A PACS cannot be reached, refuses an association or a request, or does not hold what was asked for;
+    ``path`` is the PACS address (``http://host:port`` or ``AET@host:port``)."""
