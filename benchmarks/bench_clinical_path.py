@@ -70,10 +70,11 @@ def onnx_session(path_hu: torch.nn.Module, size: int):
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def harmonize_options(harmonizer, hu: np.ndarray, source: str, target: str) -> None:
+def harmonize_options(harmonizer, hu: np.ndarray, source: str, target: str, rounds: int = 3) -> None:
+    """Each option is timed right after the reference loop, ``rounds`` times; the median ratio is printed
+    (robust to other load on the machine drifting during the run)."""
     path_hu = harmonizer.export(source, target)
-    t_ref, ref = timed(per_slice, path_hu, hu)
-    print(f"{'reference loop (1 slice, fp32, eager)':44s} {hu.shape[0] / t_ref:6.2f} slices/s  1.00x")
+    ref = per_slice(path_hu, hu)
     rows: dict[str, Callable[[], np.ndarray]] = {
         "SliceHarmonizer (default batch, fp32)": lambda: harmonizer(hu, source, target),
     }
@@ -91,10 +92,16 @@ def harmonize_options(harmonizer, hu: np.ndarray, source: str, target: str) -> N
     if session is not None:
         rows["ONNX Runtime, 1 slice"] = lambda: per_slice(
             lambda x: torch.from_numpy(session.run(None, {"hu": x.numpy()})[0]), hu)
+    print(f"{'option (median of ' + str(rounds) + ' paired rounds)':44s} slices/s  vs reference loop (1 slice, fp32, eager)")
     for name, fn in rows.items():
-        t, out = timed(fn)
+        ratios, speeds, out = [], [], ref
+        for _ in range(rounds):
+            t_ref, _ = timed(per_slice, path_hu, hu)
+            t, out = timed(fn)
+            ratios.append(t_ref / t)
+            speeds.append(hu.shape[0] / t)
         diff = float(np.abs(np.asarray(out) - ref).max())
-        print(f"{name:44s} {hu.shape[0] / t:6.2f} slices/s  {t_ref / t:4.2f}x   max |ΔHU| {diff:7.2f}")
+        print(f"{name:44s} {np.median(speeds):6.2f}  {np.median(ratios):4.2f}x   max |ΔHU| {diff:7.2f}")
 
 
 def pipeline(harmonizer, slices: int, source: str, target: str) -> None:
@@ -109,9 +116,9 @@ def pipeline(harmonizer, slices: int, source: str, target: str) -> None:
         t_read, vol = timed(read_volume, series)
         from ctharmonize.inference import harmonize_volume
 
+        t_ref, _ = timed(per_slice, harmonizer.export(source, target), vol.array)
         t_harm, result = timed(harmonize_volume, vol, harmonizer, source, target, "benchmark")
         t_write, _ = timed(write_volume, result, folder / "out_dicom")
-        t_ref, _ = timed(per_slice, harmonizer.export(source, target), vol.array)
         total = t_read + t_harm + t_write
         print(f"pipeline {slices} x 512 x 512: read {t_read:.1f} s, harmonize {t_harm:.1f} s, write {t_write:.1f} s, "
               f"total {total:.1f} s; reference loop (harmonize only) {t_ref:.1f} s: "
