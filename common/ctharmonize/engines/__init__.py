@@ -2,15 +2,19 @@
 
 :class:`GANTrainer` holds named generators/discriminators, one optimizer (and GradScaler) per group,
 schedulers, AMP, DDP and checkpoint save/resume; variants (:class:`CycleGANTrainer`, multipath ...)
-override its ``forward`` / ``generator_step`` / ``discriminator_step`` hooks. See ``docs/engines.md``.
+override its ``forward`` / ``generator_step`` / ``discriminator_step`` hooks, and use its extension points
+(auxiliary networks, ``register_state``, conditioned adversarial helpers, discriminator-term weights, R1,
+weight EMA). See ``docs/engines.md``.
 """
 
 from ctharmonize.engines.adversarial import (
     ADVERSARIAL_MODES,
     discriminator_adversarial_terms,
+    discriminator_r1_penalty,
     generator_adversarial_loss,
     gradient_penalty,
 )
+from ctharmonize.engines.band_energy_fit import fit_band_energies
 from ctharmonize.engines.checkpointing import (
     AtomicTorchSaver,
     RNGState,
@@ -25,14 +29,26 @@ from ctharmonize.engines.distributed import (
     init_distributed,
     is_distributed,
     is_main_process,
+    main_process_first,
     wrap_ddp,
 )
 from ctharmonize.engines.epoch_average import EpochAverage
 from ctharmonize.engines.gan_trainer import GANTrainer
 from ctharmonize.engines.image_pool import ImagePool
-from ctharmonize.engines.lr_schedule import linear_decay_lambda, make_linear_decay_scheduler
+from ctharmonize.engines.lr_schedule import (
+    linear_decay_lambda,
+    linear_decay_schedulers,
+    make_linear_decay_scheduler,
+)
+from ctharmonize.engines.multipath_initialization import (
+    initialize_from,
+    load_generator_state,
+    prepare_new_domains,
+)
+from ctharmonize.engines.multipath_optimizers import multipath_optimizers
 from ctharmonize.engines.random_subset_sampler import RandomSubsetSampler
 from ctharmonize.engines.tensorboard_handler import GANTensorBoardHandler
+from ctharmonize.engines.weight_ema import weight_ema
 
 __all__ = [
     "ADVERSARIAL_MODES",
@@ -45,17 +61,26 @@ __all__ = [
     "RNGState",
     "RandomSubsetSampler",
     "discriminator_adversarial_terms",
+    "discriminator_r1_penalty",
     "find_latest_checkpoint",
+    "fit_band_energies",
     "generator_adversarial_loss",
     "get_rank",
     "get_world_size",
     "gradient_penalty",
     "init_distributed",
+    "initialize_from",
     "is_distributed",
     "is_main_process",
     "linear_decay_lambda",
+    "linear_decay_schedulers",
     "list_checkpoints",
     "load_checkpoint",
+    "load_generator_state",
+    "main_process_first",
     "make_linear_decay_scheduler",
+    "multipath_optimizers",
+    "prepare_new_domains",
+    "weight_ema",
     "wrap_ddp",
 ]

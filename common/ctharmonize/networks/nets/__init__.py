@@ -1,5 +1,6 @@
 """Generators and discriminators: CycleGAN ResNet pieces, the multipath generator, PatchGAN, VGG features."""
 
+from ctharmonize.networks.nets.band_energy_normalizer import BandEnergyNormalizer, BandGainPath
 from ctharmonize.networks.nets.domain_names import check_domain, check_domain_names
 from ctharmonize.networks.nets.multipath_discriminators import MultipathDiscriminators
 from ctharmonize.networks.nets.multipath_generator import DEFAULT_DOMAINS, MultipathGenerator
@@ -13,6 +14,8 @@ from ctharmonize.networks.nets.shared_latent import SharedLatent
 from ctharmonize.networks.nets.vgg_features import VGG_CONFIGS, VGGFeatures, vgg_layer_names
 
 __all__ = [
+    "BandEnergyNormalizer",
+    "BandGainPath",
     "DEFAULT_DOMAINS",
     "MultipathDiscriminators",
     "MultipathGenerator",
