@@ -8,27 +8,12 @@ from pathlib import Path
 
 import torch
 from multipath_sim_data import TINY, tiny_generator
+from tiny_bundle_config import inference_config
 
 SHIPPED = Path(__file__).resolve().parents[2] / "bundles" / "multipath_cyclegan_ct_harmonization"
 DOMAINS = ["siemens_b50f", "siemens_b30f", "ge_bone", "ge_standard"]
-INFERENCE = {
-    "imports": ["$import os"],
-    "device": "cpu",
-    "hu_min": -1024.0,
-    "hu_max": 3072.0,
-    "domains": DOMAINS,
-    "target_kernel": "siemens_b30f",
-    "network_def": {"_target_": "ctharmonize.networks.MultipathGenerator", "domains": "@domains", **TINY},
-    "ckpt_path": "$os.path.join(@bundle_root, 'models', 'model.pt')",
-    "checkpoint_networks": {"G": ""},
-    "translator": {"_target_": "ctharmonize.inference.load_network_weights", "network": "@network_def",
-                   "path": "@ckpt_path", "networks": "@checkpoint_networks"},
-    "batch_size": 2,
-    "amp": False,
-    "harmonizer": {"_target_": "ctharmonize.inference.SliceHarmonizer", "translator": "@translator",
-                   "hu_min": "@hu_min", "hu_max": "@hu_max", "batch_size": "@batch_size", "device": "@device",
-                   "amp": "@amp", "checkpoint_networks": "@checkpoint_networks"},
-}
+INFERENCE = inference_config(DOMAINS, "siemens_b30f", {"_target_": "ctharmonize.networks.MultipathGenerator", "domains": "@domains", **TINY},
+                             {"G": ""})
 
 
 def write_tiny_bundle(root: Path, name: str = "tiny_multipath_ct_harmonization", version: str = "0.0.1",

@@ -28,7 +28,9 @@ from pydicom.uid import generate_uid
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "io"))
+sys.path.insert(0, str(REPO / "tests" / "bundles"))
 from corpus_harness import dciodvfy_errors, one_line_error, snapshot  # noqa: E402
+from tiny_bundle_config import inference_config  # noqa: E402
 
 import ctharmonize  # noqa: E402
 from ctharmonize.bundle.trust import UntrustedBundleError, check_bundle_trusted  # noqa: E402
@@ -43,26 +45,7 @@ _spec.loader.exec_module(_fixtures)
 write_series = _fixtures.write_series
 
 DOMAINS = ["siemens_b50f", "siemens_b30f"]
-GENERATOR = {"_target_": "ctharmonize.networks.ResnetGenerator", "ngf": 4, "n_blocks": 1}
-INFERENCE = {
-    "imports": ["$import os"],
-    "device": "cpu",
-    "hu_min": -1024.0,
-    "hu_max": 3072.0,
-    "domains": DOMAINS,
-    "target_kernel": "siemens_b30f",
-    "network_def": {"_target_": "ctharmonize.networks.CycleGANPair", "G_AB": GENERATOR, "G_BA": GENERATOR,
-                    "domains": "@domains"},
-    "ckpt_path": "$os.path.join(@bundle_root, 'models', 'model.pt')",
-    "checkpoint_networks": {"G_AB": "G_AB", "G_BA": "G_BA"},
-    "translator": {"_target_": "ctharmonize.inference.load_network_weights", "network": "@network_def",
-                   "path": "@ckpt_path", "networks": "@checkpoint_networks"},
-    "batch_size": 2,
-    "amp": False,
-    "harmonizer": {"_target_": "ctharmonize.inference.SliceHarmonizer", "translator": "@translator",
-                   "hu_min": "@hu_min", "hu_max": "@hu_max", "batch_size": "@batch_size", "device": "@device",
-                   "amp": "@amp", "checkpoint_networks": "@checkpoint_networks"},
-}
+INFERENCE = inference_config(DOMAINS, "siemens_b30f")
 
 
 def _env(**extra: str) -> dict[str, str]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -27,27 +28,11 @@ from ctharmonize.networks import CycleGANPair, ResnetGenerator
 from ctharmonize.simulation.phantom import generate_phantom
 from ctharmonize.simulation.scan import simulate_scan
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bundles"))
+from tiny_bundle_config import inference_config  # noqa: E402
+
 DOMAINS = ["ge_bone", "ge_standard"]
-GENERATOR = {"_target_": "ctharmonize.networks.ResnetGenerator", "ngf": 4, "n_blocks": 1}
-INFERENCE = {
-    "imports": ["$import os"],
-    "device": "cpu",
-    "hu_min": -1024.0,
-    "hu_max": 3072.0,
-    "domains": DOMAINS,
-    "target_kernel": "ge_standard",
-    "network_def": {"_target_": "ctharmonize.networks.CycleGANPair", "G_AB": GENERATOR, "G_BA": GENERATOR,
-                    "domains": "@domains"},
-    "ckpt_path": "$os.path.join(@bundle_root, 'models', 'model.pt')",
-    "checkpoint_networks": {"G_AB": "G_AB", "G_BA": "G_BA"},
-    "translator": {"_target_": "ctharmonize.inference.load_network_weights", "network": "@network_def",
-                   "path": "@ckpt_path", "networks": "@checkpoint_networks"},
-    "batch_size": 2,
-    "amp": False,
-    "harmonizer": {"_target_": "ctharmonize.inference.SliceHarmonizer", "translator": "@translator",
-                   "hu_min": "@hu_min", "hu_max": "@hu_max", "batch_size": "@batch_size", "device": "@device",
-                   "amp": "@amp", "checkpoint_networks": "@checkpoint_networks"},
-}
+INFERENCE = inference_config(DOMAINS, "ge_standard")
 
 
 @pytest.fixture(scope="module")
