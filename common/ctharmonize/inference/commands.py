@@ -39,7 +39,7 @@ def harmonize(
         source: source kernel domain (e.g. ge_bone); default: from the header's Manufacturer and ConvolutionKernel.
         target: target kernel domain (default: the bundle's target_kernel, e.g. siemens_b30f).
         device: cpu, cuda or cuda:N (default: CUDA when available).
-        batch_size: axial slices per forward pass (default 8 on CUDA, 2 on CPU, where larger
+        batch_size: axial slices per forward pass (default 8 on CUDA, 1 on CPU, where larger
             batches are slower).
         overwrite: replace an earlier ctharmonize output at ``out`` (nothing else is ever replaced; the
             output is never the input, inside it or around it).

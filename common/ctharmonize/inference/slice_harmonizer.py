@@ -26,10 +26,11 @@ __all__ = ["SliceHarmonizer", "default_batch_size"]
 
 
 def default_batch_size(device: str | torch.device | None = None) -> int:
-    """Slices per forward pass: 8 on CUDA, 2 on CPU (larger CPU batches were slower in
-    ``benchmarks/bench_inference.py``). ``device`` None: CUDA when available."""
+    """Slices per forward pass: 8 on CUDA, 1 on CPU (at 512², 2 threads, the shipped multipath model ran
+    4.4 slices/s with batch 1, 3.4 with 2 and 2.2 with 4: larger activations spill the caches;
+    ``benchmarks/bench_clinical_path.py``). ``device`` None: CUDA when available."""
     on_cuda = torch.device(device).type == "cuda" if device is not None else torch.cuda.is_available()
-    return 8 if on_cuda else 2
+    return 8 if on_cuda else 1
 
 
 class SliceHarmonizer:
