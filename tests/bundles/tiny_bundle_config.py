@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
-__all__ = ["RESNET_GENERATOR", "cyclegan_pair", "inference_config"]
+__all__ = ["RESNET_GENERATOR", "cyclegan_pair", "inference_config", "write_cyclegan_bundle"]
 
 RESNET_GENERATOR = {"_target_": "ctharmonize.networks.ResnetGenerator", "ngf": 4, "n_blocks": 1}
 CYCLEGAN_NETWORKS = {"G_AB": "G_AB", "G_BA": "G_BA"}
@@ -38,3 +40,20 @@ def inference_config(domains: list[str], target_kernel: str, network_def: dict[s
                        "hu_min": "@hu_min", "hu_max": "@hu_max", "batch_size": "@batch_size", "device": "@device",
                        "amp": "@amp", "checkpoint_networks": "@checkpoint_networks"},
     }
+
+
+def write_cyclegan_bundle(root: Path, domains: list[str], target_kernel: str, seed: int = 0) -> Path:
+    """A bundle folder ``root`` (configs + random-weight ``models/model.pt``) of a tiny CycleGAN pair; not
+    trusted (tests pass the trust explicitly)."""
+    import torch
+
+    from ctharmonize.networks import CycleGANPair, ResnetGenerator
+
+    (root / "configs").mkdir(parents=True)
+    (root / "models").mkdir()
+    (root / "configs" / "inference.json").write_text(json.dumps(inference_config(domains, target_kernel)))
+    (root / "configs" / "metadata.json").write_text(json.dumps({"name": "tiny cyclegan", "version": "0.0.1"}))
+    torch.manual_seed(seed)
+    pair = CycleGANPair(ResnetGenerator(ngf=4, n_blocks=1), ResnetGenerator(ngf=4, n_blocks=1), domains)
+    torch.save(pair.state_dict(), root / "models" / "model.pt")
+    return root

@@ -21,7 +21,6 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
-import torch
 import yaml
 from packaging.requirements import Requirement
 from pydicom.uid import generate_uid
@@ -30,14 +29,13 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "io"))
 sys.path.insert(0, str(REPO / "tests" / "bundles"))
 from corpus_harness import dciodvfy_errors, one_line_error, snapshot  # noqa: E402
-from tiny_bundle_config import inference_config  # noqa: E402
+from tiny_bundle_config import inference_config, write_cyclegan_bundle  # noqa: E402
 
 import ctharmonize  # noqa: E402
 from ctharmonize.bundle.trust import UntrustedBundleError, check_bundle_trusted  # noqa: E402
 from ctharmonize.cli import main as ctharmonize_main  # noqa: E402
 from ctharmonize.deploy.app import main as app_main  # noqa: E402
 from ctharmonize.io import read_volume  # noqa: E402
-from ctharmonize.networks import CycleGANPair, ResnetGenerator  # noqa: E402
 
 _spec = importlib.util.spec_from_file_location("io_series_fixtures", REPO / "tests" / "io" / "conftest.py")
 _fixtures = importlib.util.module_from_spec(_spec)
@@ -56,15 +54,7 @@ def _env(**extra: str) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory) -> Path:
     """A bundle folder with random CycleGAN weights (not trusted: tests pass the trust explicitly)."""
-    root = tmp_path_factory.mktemp("bundles") / "tiny_b50f_b30f"
-    (root / "configs").mkdir(parents=True)
-    (root / "models").mkdir()
-    (root / "configs" / "inference.json").write_text(json.dumps(INFERENCE))
-    (root / "configs" / "metadata.json").write_text(json.dumps({"name": "tiny cyclegan", "version": "0.0.1"}))
-    torch.manual_seed(0)
-    pair = CycleGANPair(ResnetGenerator(ngf=4, n_blocks=1), ResnetGenerator(ngf=4, n_blocks=1), DOMAINS)
-    torch.save(pair.state_dict(), root / "models" / "model.pt")
-    return root
+    return write_cyclegan_bundle(tmp_path_factory.mktemp("bundles") / "tiny_b50f_b30f", DOMAINS, INFERENCE["target_kernel"])
 
 
 @pytest.fixture(scope="module")

@@ -11,25 +11,22 @@ Orthanc exactly as it was, with one line and exit status 2.
 from __future__ import annotations
 
 import io
-import json
 import sys
 from pathlib import Path
 
 import numpy as np
 import pydicom
 import pytest
-import torch
 from orthanc_server import ALLOWED_AET, free_port
 from pydicom.uid import MRImageStorage, generate_uid
 
 from ctharmonize.cli import main
 from ctharmonize.io import read_volume, write_volume
-from ctharmonize.networks import CycleGANPair, ResnetGenerator
 from ctharmonize.simulation.phantom import generate_phantom
 from ctharmonize.simulation.scan import simulate_scan
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bundles"))
-from tiny_bundle_config import inference_config  # noqa: E402
+from tiny_bundle_config import inference_config, write_cyclegan_bundle  # noqa: E402
 
 DOMAINS = ["ge_bone", "ge_standard"]
 INFERENCE = inference_config(DOMAINS, "ge_standard")
@@ -38,15 +35,7 @@ INFERENCE = inference_config(DOMAINS, "ge_standard")
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory) -> Path:
     """A tiny CycleGAN bundle (GE BONE <-> GE STANDARD) with random weights."""
-    root = tmp_path_factory.mktemp("bundles") / "tiny_cyclegan"
-    (root / "configs").mkdir(parents=True)
-    (root / "models").mkdir()
-    (root / "configs" / "inference.json").write_text(json.dumps(INFERENCE))
-    (root / "configs" / "metadata.json").write_text(json.dumps({"name": "tiny cyclegan", "version": "0.0.1"}))
-    torch.manual_seed(0)
-    pair = CycleGANPair(ResnetGenerator(ngf=4, n_blocks=1), ResnetGenerator(ngf=4, n_blocks=1), DOMAINS)
-    torch.save(pair.state_dict(), root / "models" / "model.pt")
-    return root
+    return write_cyclegan_bundle(tmp_path_factory.mktemp("bundles") / "tiny_cyclegan", DOMAINS, INFERENCE["target_kernel"])
 
 
 @pytest.fixture(scope="module")
