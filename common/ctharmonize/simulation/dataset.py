@@ -9,6 +9,12 @@ Layout under ``out_dir``::
 
 Within a vendor every subject is reconstructed with both of its kernels from one noisy
 sinogram (paired, pixel-aligned: same ``pair_id``); different vendors get different subjects.
+
+The ``clinical`` preset (:data:`PRESETS`) writes 512² slices and draws, per subject, what varies
+at a real site (:func:`draw_acquisition`): patient size, a reconstruction FOV that fits it
+(so pixel spacing varies, 0.59-0.88 mm), the effective mAs (NLST-like low dose, CTDIvol stated)
+and the slice thickness; every image then goes through the vendor's nonlinear processing.
+Without a preset every subject of a vendor gets the vendor defaults and plain FBP (fast tests).
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from __future__ import annotations
 import inspect
 import json
 import os
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import nibabel as nib
@@ -27,9 +34,47 @@ from ctharmonize.io.write import write_volume
 from ctharmonize.simulation.labels import LUNG_LABELS, TISSUE_LABELS
 from ctharmonize.simulation.phantom import Phantom, generate_phantom
 from ctharmonize.simulation.scan import simulate_scan
-from ctharmonize.simulation.vendors import get_vendor
+from ctharmonize.simulation.vendors import VendorSpec, get_vendor
 
-__all__ = ["generate_dataset", "assign_splits", "labels_document"]
+__all__ = ["generate_dataset", "assign_splits", "labels_document", "Acquisition", "draw_acquisition", "PRESETS"]
+
+#: named settings of :func:`generate_dataset` (explicit arguments override them)
+PRESETS: dict[str, dict] = {
+    "clinical": {"size": 512, "vary": True, "ir_strength": 1.0, "edge_strength": 1.0},
+    "basic": {"size": 256, "vary": False, "ir_strength": 0.0, "edge_strength": 0.0},
+}
+
+
+@dataclass(frozen=True)
+class Acquisition:
+    """One subject's scan settings (mm, mAs, mGy)."""
+
+    fov_mm: float
+    fov_center_mm: tuple[float, float]
+    mas: float
+    ctdivol_mgy: float
+    slice_thickness_mm: float
+    body_scale: float
+
+
+def draw_acquisition(spec: VendorSpec, rng: np.random.Generator | None) -> Acquisition:
+    """Per-subject settings at a site of vendor ``spec``; ``rng`` None gives the vendor defaults.
+
+    Patient size ``body_scale`` ~ U(0.88, 1.18); the FOV follows it (a technologist fits the FOV
+    to the body: ``340 * body_scale + U(-25, 45)`` mm, clipped to the vendor's range); mAs is
+    log-uniform in the vendor's range; thickness one of the vendor's options; the FOV centre is
+    jittered by N(0, 4 mm) around the vendor's habit.
+    """
+    if rng is None:
+        return Acquisition(spec.recon_fov_mm, tuple(spec.fov_center_mm), spec.default_mas,
+                           round(spec.ctdivol(spec.default_mas), 3), spec.slice_thickness_mm, 1.0)
+    scale = float(rng.uniform(0.88, 1.18))
+    lo, hi = spec.fov_range_mm
+    fov = float(np.clip(round(340.0 * scale + rng.uniform(-25.0, 45.0)), lo, hi))
+    centre = tuple(float(round(c + rng.normal(0.0, 4.0), 1)) for c in spec.fov_center_mm)
+    mas = float(round(np.exp(rng.uniform(np.log(spec.mas_range[0]), np.log(spec.mas_range[1]))), 1))
+    thickness = float(rng.choice(np.asarray(spec.thickness_options_mm, float)))
+    return Acquisition(fov, centre, mas, round(spec.ctdivol(mas), 3), thickness, round(scale, 3))
 
 
 def assign_splits(n: int) -> list[str]:
@@ -73,24 +118,46 @@ def _write_label_map(array: np.ndarray, ph: Phantom, path: Path) -> None:
 def generate_dataset(
     out_dir: str | os.PathLike,
     subjects: int = 4,
-    size: int = 256,
+    size: int | None = None,
     slices: int = 32,
     seed: int = 0,
     dicom: bool = False,
     vendors: tuple[str, ...] | list[str] = ("siemens", "ge"),
     overwrite: bool = False,
     progress: bool = True,
+    *,
+    preset: str | None = None,
+    vary: bool | None = None,
+    ir_strength: float | None = None,
+    edge_strength: float | None = None,
+    split: str | None = None,
 ) -> Path:
     """Simulate ``subjects`` chests per vendor and write them; returns the path of ``datalist.json``.
 
     Args:
         out_dir: dataset folder (must not exist unless ``overwrite``).
-        subjects: subjects per vendor. size: in-plane matrix. slices: slices per volume.
+        subjects: subjects per vendor. size: in-plane matrix (default: the preset's, 256 without).
+        slices: slices per volume.
         seed: master seed (phantoms and noise derive from it).
         dicom: also write DICOM series (``dicom/<subject>_<kernel>/``).
         vendors: vendor keys. overwrite: replace an existing dataset.
         progress: show a progress bar over subjects.
+        preset: ``"clinical"`` (512², per-subject acquisition, nonlinear processing) or ``"basic"``
+            (the default: vendor defaults, plain FBP); the arguments below override it.
+        vary: draw FOV, dose, thickness and patient size per subject (:func:`draw_acquisition`).
+        ir_strength, edge_strength: vendor processing strengths (see
+            :func:`~ctharmonize.simulation.scan.simulate_scan`).
+        split: put every subject in this split (e.g. ``"test"`` for a held-out test set drawn
+            with a fresh seed); None = ~60/20/20 per vendor.
     """
+    if preset is not None and preset not in PRESETS:
+        raise ConfigError(None, f"unknown simulation preset {preset!r}; known: {', '.join(sorted(PRESETS))}")
+    chosen = dict(PRESETS[preset or "basic"])
+    for key, value in (("size", size), ("vary", vary), ("ir_strength", ir_strength), ("edge_strength", edge_strength)):
+        if value is not None:
+            chosen[key] = value
+    size, vary = int(chosen["size"]), bool(chosen["vary"])
+    ir_strength, edge_strength = float(chosen["ir_strength"]), float(chosen["edge_strength"])
     out_dir = Path(out_dir)
     if int(subjects) < 1:
         raise ConfigError(None, f"subjects must be >= 1, got {subjects}")
@@ -99,7 +166,7 @@ def generate_dataset(
     specs = [get_vendor(v) for v in vendors]
     check_writable(out_dir, overwrite)
     jobs = [(vi, spec, i) for vi, spec in enumerate(specs) for i in range(int(subjects))]
-    splits = assign_splits(int(subjects))
+    splits = assign_splits(int(subjects)) if split is None else [str(split)] * int(subjects)
     from tqdm.auto import tqdm
 
     entries = []
@@ -107,9 +174,13 @@ def generate_dataset(
         for vi, spec, i in tqdm(jobs, desc="simulate", unit="subject", disable=not progress):
             subject = f"sim-{spec.name}-{i:03d}"
             ph_seed = int(np.random.SeedSequence([int(seed), vi, i]).generate_state(1)[0] % (2**31))
-            ph = generate_phantom(ph_seed, size=size, slices=slices, fov_mm=spec.recon_fov_mm,
-                                  fov_center_mm=spec.fov_center_mm, slice_thickness=spec.slice_thickness_mm)
-            vols = simulate_scan(ph, spec.name, seed=int(seed) * 7919 + i)
+            acq_rng = np.random.default_rng([int(seed), vi, i, 1]) if vary else None
+            acq = draw_acquisition(spec, acq_rng)
+            ph = generate_phantom(ph_seed, size=size, slices=slices, fov_mm=acq.fov_mm,
+                                  fov_center_mm=acq.fov_center_mm, slice_thickness=acq.slice_thickness_mm,
+                                  body_scale=acq.body_scale)
+            vols = simulate_scan(ph, spec.name, mas=acq.mas, seed=int(seed) * 7919 + i,
+                                 ir_strength=ir_strength, edge_strength=edge_strength)
             rel = {"labels": f"labels/{subject}_labels.nii.gz", "lung": f"lungs/{subject}_lung.nii.gz",
                    "ground_truth": f"ground_truth/{subject}_gt.nii.gz"}
             _write_label_map(ph.labels, ph, tmp / rel["labels"])
@@ -119,7 +190,10 @@ def generate_dataset(
                 image = f"images/{subject}_{name}.nii.gz"
                 _write_image(vol, tmp / image)
                 entry = {"image": image, "kernel": name, "vendor": spec.name, "subject": subject,
-                         "split": splits[i], **rel, "pair_id": subject}
+                         "split": splits[i], **rel, "pair_id": subject,
+                         "acquisition": {**asdict(acq), "fov_center_mm": list(acq.fov_center_mm),
+                                         "pixel_spacing_mm": round(float(ph.spacing[0]), 4),
+                                         "processing": vol.header.extra.get("processing", "FBP")}}
                 if dicom:
                     folder = f"dicom/{subject}_{name}"
                     write_volume(vol, tmp / folder, series_description_suffix="",
@@ -129,7 +203,10 @@ def generate_dataset(
         datalist = {
             "name": "ctharmonize-simulated",
             "description": f"Simulated chest CT: {int(subjects)} subjects per vendor ({', '.join(s.name for s in specs)}), "
-                           f"{size}x{size}x{slices}, seed {seed}. Kernels of one subject share a noisy sinogram.",
+                           f"{size}x{size}x{slices}, seed {seed}, preset {preset or 'basic'}"
+                           f"{' (per-subject FOV, dose, thickness, size)' if vary else ''}"
+                           f"{f', processing IR x{ir_strength:g} edge x{edge_strength:g}' if ir_strength or edge_strength else ''}. "
+                           "Kernels of one subject share a noisy sinogram.",
             "labels": {v: k for k, v in TISSUE_LABELS.items()},
             "data": entries,
         }

@@ -7,6 +7,7 @@ sub-slices), then averaged to the output grid, so partial-volume effects are rea
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -137,6 +138,7 @@ def generate_phantom(
     fov_center_mm: tuple[float, float] = (0.0, 0.0),
     slice_thickness: float = 2.5,
     fine_factor: int | None = None,
+    body_scale: float = 1.0,
 ) -> Phantom:
     """A random but reproducible chest phantom.
 
@@ -150,6 +152,8 @@ def generate_phantom(
         fov_center_mm: (x, y) LPS position of the grid centre relative to the body centre.
         slice_thickness: slice spacing = thickness (mm).
         fine_factor: in-plane supersampling; None picks ~0.75 mm fine pixels (1..3).
+        body_scale: patient size: the body semi-axes scale by it, subcutaneous fat by its
+            square (1 = the drawn adult; the body still fits the FOV).
 
     Returns:
         :class:`Phantom` with ``hu`` (HU), ``labels``, ``lung``.
@@ -178,6 +182,12 @@ def generate_phantom(
     zf = (z0 + (np.arange(slices * ssz) // ssz) * dz + ((np.arange(slices * ssz) % ssz) + 0.5) / ssz * dz - dz / 2)
     max_a = fov_mm / 2 - 14.0 - float(np.hypot(*fov_center_mm)) - 5.0
     p: AnatomyParams = draw_anatomy_params(rng_anat, max_a)
+    if body_scale != 1.0:
+        if not 0.5 <= float(body_scale) <= 1.6:
+            raise ConfigError(None, f"body_scale must be within 0.5..1.6, got {body_scale}")
+        a_new = min(p.a * float(body_scale), max_a)
+        f = a_new / p.a
+        p = dataclasses.replace(p, a=a_new, b=p.b * f, sat=p.sat * f * f, sat_post=p.sat_post * f * f)
 
     plane = Plane(xf, yf, p.harmonics)
     Y = plane.Y
@@ -291,6 +301,7 @@ def generate_phantom(
     info = {"anatomy": {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in vars(p).items()},
             "body_center_lps_mm": body_c.tolist(), "fine_emphysema_fraction": count / max(n_lung, 1),
             "bullae_share": bullae_share, "nodules": nod_info, "vessel_fraction": n_vessel_vox / max(n_lung, 1),
-            "fov_mm": float(fov_mm), "fov_center_mm": [float(v) for v in fov_center_mm]}
+            "fov_mm": float(fov_mm), "fov_center_mm": [float(v) for v in fov_center_mm],
+            "body_scale": float(body_scale)}
     return Phantom(out_hu, labels, lung, spacing, origin, np.eye(3), float(emphysema_fraction), int(seed),
                    fine_hu=fine_hu, fine_factor=ss, info=info)

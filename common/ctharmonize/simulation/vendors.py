@@ -7,14 +7,18 @@ Values are plausible for NLST-era 16/64-slice scanners, not calibrated to any on
   intercept, i.e. -3024 HU),
 * detector sampling pitch at isocentre (Siemens flying focal spot samples finer),
 * photon yield per mAs (detector efficiency) and electronic noise, which set the noise at a dose,
-* default tube current-time product (NLST low dose) and kVp.
+* default tube current-time product (NLST low dose) and kVp,
+* what varies from patient to patient at a site (the clinical preset draws it per subject):
+  reconstruction FOV, effective mAs, slice thickness, and the CTDIvol per mAs that states the dose,
+* the nonlinear processing after FBP (:mod:`~ctharmonize.simulation.vendor_processing`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ctharmonize.errors import UnknownDomainError
+from ctharmonize.simulation.vendor_processing import ProcessingSpec
 
 __all__ = ["VendorSpec", "VENDORS", "water_mu", "get_vendor"]
 
@@ -54,6 +58,11 @@ class VendorSpec:
         electronic_noise: standard deviation of the additive electronic noise, in detected quanta
             per ray.
         slice_thickness_mm: default reconstructed slice thickness.
+        fov_range_mm: (min, max) reconstruction FOV a site uses across patients, mm.
+        mas_range: (min, max) effective mAs across patients (tube current modulation, NLST-like).
+        thickness_options_mm: reconstructed slice thicknesses in use, mm.
+        ctdivol_per_mas: CTDIvol (mGy, 32 cm body phantom) per effective mAs at ``kvp``.
+        processing: post-FBP processing (iterative-reconstruction-like denoising, edge enhancement).
     """
 
     name: str
@@ -69,6 +78,15 @@ class VendorSpec:
     quanta_per_mas: float
     electronic_noise: float
     slice_thickness_mm: float
+    fov_range_mm: tuple[float, float] = (300.0, 450.0)
+    mas_range: tuple[float, float] = (20.0, 80.0)
+    thickness_options_mm: tuple[float, ...] = (1.0, 2.0)
+    ctdivol_per_mas: float = 0.075
+    processing: ProcessingSpec = field(default_factory=lambda: ProcessingSpec("FBP", 0.0, 0.0, {}))
+
+    def ctdivol(self, mas: float) -> float:
+        """CTDIvol (mGy) of an exposure of ``mas`` effective mAs."""
+        return float(self.ctdivol_per_mas) * float(mas)
 
 
 VENDORS: dict[str, VendorSpec] = {
@@ -76,11 +94,18 @@ VENDORS: dict[str, VendorSpec] = {
         name="siemens", manufacturer="SIEMENS", model="Sensation 16", kernels=("siemens_b30f", "siemens_b50f"),
         kvp=120.0, default_mas=40.0, recon_fov_mm=350.0, fov_center_mm=(0.0, -10.0), padding_value=-2048.0,
         detector_pitch_mm=0.45, quanta_per_mas=0.6e5, electronic_noise=3.0, slice_thickness_mm=2.0,
+        fov_range_mm=(300.0, 420.0), mas_range=(20.0, 70.0), thickness_options_mm=(1.0, 1.5, 2.0),
+        ctdivol_per_mas=0.076,
+        processing=ProcessingSpec("ADMIRE 3", ir_weight_hu=40.0, ir_blend=1.0, edge_gain={}),
     ),
     "ge": VendorSpec(
         name="ge", manufacturer="GE MEDICAL SYSTEMS", model="LightSpeed16", kernels=("ge_standard", "ge_bone"),
         kvp=120.0, default_mas=50.0, recon_fov_mm=380.0, fov_center_mm=(5.0, -20.0), padding_value=-3024.0,
         detector_pitch_mm=0.55, quanta_per_mas=0.7e5, electronic_noise=5.0, slice_thickness_mm=2.5,
+        fov_range_mm=(320.0, 450.0), mas_range=(25.0, 80.0), thickness_options_mm=(1.25, 2.5),
+        ctdivol_per_mas=0.082,
+        processing=ProcessingSpec("ASiR 40%", ir_weight_hu=60.0, ir_blend=0.4, edge_gain={"ge_bone": 1.0},
+                                  edge_threshold_hu=300.0),
     ),
 }
 
