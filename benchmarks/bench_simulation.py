@@ -5,6 +5,10 @@ Target: under 60 s on 2 CPU cores. The reference is the textbook scikit-image pi
 one slice in this process and extrapolated to the same 64 slices.
 
     OMP_NUM_THREADS=2 python benchmarks/bench_simulation.py [--size 256 --slices 64]
+
+``--clinical`` times the clinical preset instead: one 512 x 512 x 64 subject x 4 kernels (both
+vendors, vendor processing at strength 1) and the same at 256 x 256 x 64 in this process, with the
+phantom / scan (projection + FBP) / processing split and the 512 : 256 ratio of each (4x the pixels).
 """
 
 from __future__ import annotations
@@ -12,15 +16,69 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from typing import Any
 
 import numpy as np
+
+
+def _clinical_subject(size: int, slices: int) -> dict[str, float]:
+    """Seconds of phantom, scan (projection + FBP) and processing for one subject on both vendors."""
+    import ctharmonize.simulation.scan as scan_module
+    from ctharmonize.simulation import generate_phantom, simulate_scan
+    from ctharmonize.simulation.dataset import PRESETS
+
+    preset = PRESETS["clinical"]
+    spent = {"processing": 0.0}
+    original = scan_module.apply_processing
+
+    def timed(*args: Any, **kwargs: Any) -> np.ndarray:
+        t = time.perf_counter()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            spent["processing"] += time.perf_counter() - t
+
+    t0 = time.perf_counter()
+    ph = generate_phantom(seed=0, size=size, slices=slices)
+    t1 = time.perf_counter()
+    scan_module.apply_processing = timed
+    try:
+        for vendor in ("siemens", "ge"):
+            simulate_scan(ph, vendor, seed=0, ir_strength=preset["ir_strength"], edge_strength=preset["edge_strength"])
+    finally:
+        scan_module.apply_processing = original
+    t2 = time.perf_counter()
+    return {"phantom": t1 - t0, "scan": t2 - t1 - spent["processing"], "processing": spent["processing"],
+            "total": t2 - t0}
+
+
+def clinical(slices: int) -> None:
+    """The ``--clinical`` benchmark: 512² vs 256² (same process), processing on."""
+    load0 = os.getloadavg()[0]
+    _clinical_subject(64, 1)  # warm-up: imports, finufft/skimage first calls
+    small = _clinical_subject(256, slices)
+    large = _clinical_subject(512, slices)
+    print(f"clinical preset (processing on), {slices} slices, 2 vendors x 2 kernels:")
+    print("| matrix | total | phantom | scan (projection + FBP) | processing |")
+    print("|---|---|---|---|---|")
+    for name, t in (("256²", small), ("512²", large)):
+        print(f"| {name} | {t['total']:.1f} s | {t['phantom']:.1f} s | {t['scan']:.1f} s | {t['processing']:.1f} s |")
+    ratio = " | ".join(f"{large[k] / small[k]:.1f}x" for k in ("total", "phantom", "scan", "processing"))
+    print(f"| 512² / 256² | {ratio} |")
+    print(f"load average at the start {load0:.2f}, at the end (1, 5, 15 min): "
+          f"{', '.join(f'{v:.2f}' for v in os.getloadavg())}; OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--slices", type=int, default=64)
+    parser.add_argument("--clinical", action="store_true",
+                        help="time the clinical preset: 512² vs 256², processing on, phantom/scan/processing split")
     args = parser.parse_args()
+    if args.clinical:
+        clinical(args.slices)
+        return
 
     from ctharmonize.simulation import generate_phantom, simulate_scan
     from ctharmonize.simulation.scan import scan_geometry
