@@ -31,6 +31,7 @@ __all__ = [
     "GeometryError",
     "IrregularGeometryError",
     "NonAxialError",
+    "PixelSpacingError",
     "NiftiGeometryError",
     "ImageTooLargeError",
     "LabelMapError",
@@ -129,6 +130,10 @@ class GeometryError(InputError):
 
 class IrregularGeometryError(GeometryError):
     """Slices are not on a regular orthogonal grid (gantry tilt, missing slices); resample explicitly."""
+
+
+class PixelSpacingError(InputError):
+    """The in-plane pixel spacing lies outside the range a bundle was trained on and ``--spacing_policy refuse``."""
 
 
 class NonAxialError(InputError):

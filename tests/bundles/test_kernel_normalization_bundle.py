@@ -25,7 +25,7 @@ from ctharmonize.bundle import verify_bundle_metadata
 from ctharmonize.cli import main
 from ctharmonize.data import datalist_entries
 from ctharmonize.engines import fit_band_energies
-from ctharmonize.errors import ConfigError, OutputExistsError
+from ctharmonize.errors import ConfigError, OutputExistsError, PixelSpacingError
 from ctharmonize.inference import load_bundle_harmonizer, read_bundle_config
 from ctharmonize.io import read_volume, write_volume
 from ctharmonize.io.volume import Volume
@@ -70,7 +70,8 @@ def sim(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def tiny_bundle(tmp_path_factory, sim) -> Path:
-    """A copy of the shipped bundle (configs, LICENSE) with statistics fitted on ``sim`` as models/model.pt."""
+    """A copy of the shipped bundle (configs, LICENSE) with statistics fitted on ``sim`` as models/model.pt, its
+    metadata stating the spacings they were fitted at as trained_pixel_spacing_mm."""
     root = tmp_path_factory.mktemp("bundle") / "kernel_normalization_ct_harmonization"
     shutil.copytree(CONFIGS, root / "configs")
     shutil.copy(BUNDLE / "LICENSE", root)
@@ -78,6 +79,9 @@ def tiny_bundle(tmp_path_factory, sim) -> Path:
     net = BandEnergyNormalizer(config["domains"], config["sigmas"])
     fit_band_energies(net, sim, "test", hu_min=HU_MIN, hu_max=HU_MAX, out_path=root / "models" / "model.pt",
                       progress=False)
+    meta = json.loads((root / "configs" / "metadata.json").read_text())
+    meta["trained_pixel_spacing_mm"] = [float(net.pixel_spacing.min()), float(net.pixel_spacing.max())]
+    (root / "configs" / "metadata.json").write_text(json.dumps(meta))
     return root
 
 
@@ -190,23 +194,29 @@ def test_monai_bundle_run_export_and_verify(tmp_path, tiny_bundle, sim):
     np.testing.assert_allclose(got, expected_hu(weights, "ge_bone", "siemens_b30f", hu), atol=0.02)
 
 
-def test_inference_refuses_another_pixel_spacing(tmp_path, tiny_bundle, sim):
+def test_demo_resamples_or_refuses_another_pixel_spacing(tmp_path, tiny_bundle, sim, caplog):
+    """The demo applies the general spacing policy (trained_pixel_spacing_mm; it replaced the demo's own
+    spacing_check): resample by default, one-line PixelSpacingError with spacing_policy refuse."""
     volume = read_volume(bone_scan(sim)["image"])
     sx, sy, sz = volume.spacing
     coarse = write_volume(Volume(volume.array, (1.5 * sx, 1.5 * sy, sz), volume.origin, volume.direction,
                                  volume.header, volume.fov_mask), tmp_path / "coarse.nii.gz")
     parser = read_bundle_config(tiny_bundle, trust=True, input_path=str(coarse), source_kernel="ge_bone",
-                                output_path=str(tmp_path / "o.nii.gz"), device="cpu")
+                                output_path=str(tmp_path / "o.nii.gz"), device="cpu", spacing_policy="refuse")
     with pytest.raises(RuntimeError) as err:
         parser.get_parsed_content("writer")
     cause = root_cause(err.value)
-    assert isinstance(cause, ConfigError) and len(str(cause).splitlines()) == 1
-    assert "coarse.nii.gz: in-plane spacing" in str(cause) and "fitted at" in str(cause)
+    assert isinstance(cause, PixelSpacingError) and len(str(cause).splitlines()) == 1
+    lo, hi = json.loads((tiny_bundle / "configs" / "metadata.json").read_text())["trained_pixel_spacing_mm"]
+    assert hi < 1.5 * min(sx, sy)
+    assert "coarse.nii.gz: input pixel spacing" in str(cause) and f"trained range {lo:.4g}-{hi:.4g} mm" in str(cause)
     assert not (tmp_path / "o.nii.gz").exists()
     parser = read_bundle_config(tiny_bundle, trust=True, input_path=str(coarse), source_kernel="ge_bone",
-                                output_path=str(tmp_path / "o.nii.gz"), device="cpu", spacing_tolerance=None)
-    parser.get_parsed_content("writer")  # the check can be switched off
-    assert (tmp_path / "o.nii.gz").is_file()
+                                output_path=str(tmp_path / "o.nii.gz"), device="cpu")
+    with caplog.at_level("WARNING", logger="ctharmonize.inference.spacing_policy"):
+        parser.get_parsed_content("writer")  # default: resampled in-plane to the fitted spacing and back
+    assert (tmp_path / "o.nii.gz").is_file() and read_volume(tmp_path / "o.nii.gz").shape == volume.shape
+    assert f"resampled in-plane to {hi:.4g} x {hi:.4g} mm and back" in caplog.text
 
 
 def test_cli_harmonize_and_unknown_bundle_errors(tmp_path, tiny_bundle, sim, capsys):

@@ -71,7 +71,9 @@ def tiny_bundle(tmp_path_factory, gen):
     (nested under "G", as a training checkpoint)."""
     root = tmp_path_factory.mktemp("bundle") / "multipath_cyclegan_ct_harmonization"
     (root / "configs").mkdir(parents=True)
-    shutil.copy(CONFIGS / "metadata.json", root / "configs")
+    meta = json.loads((CONFIGS / "metadata.json").read_text())
+    meta.pop("trained_pixel_spacing_mm")  # random weights: no spacing check (tests/inference covers it)
+    (root / "configs" / "metadata.json").write_text(json.dumps(meta))
     config = json.loads((CONFIGS / "inference.json").read_text())
     config.update(TINY)
     (root / "configs" / "inference.json").write_text(json.dumps(config))
@@ -286,9 +288,13 @@ def test_monai_bundle_run_export_and_verify(tmp_path, gen, ge_scans):
     common = ["--config_file", str(CONFIGS / "inference.json"), "--ngf", "4", "--n_blocks", "1", "--residual", "False",
               "--n_downsampling", "2"]
     meta = ["--meta_file", str(CONFIGS / "metadata.json")]
+    # random weights on 32² scans (11.9 mm pixels): the metadata without its trained range, so no resampling
+    untrained = json.loads((CONFIGS / "metadata.json").read_text())
+    untrained.pop("trained_pixel_spacing_mm")
+    (tmp_path / "metadata.json").write_text(json.dumps(untrained))
     commands = {
-        "run": ["run", *common, "--ckpt_path", str(plain), "--input_path", str(nifti_in),
-                "--output_path", str(out_nifti), "--device", "cpu"],
+        "run": ["run", *common, "--meta_file", str(tmp_path / "metadata.json"), "--ckpt_path", str(plain),
+                "--input_path", str(nifti_in), "--output_path", str(out_nifti), "--device", "cpu"],
         "export": ["ckpt_export", "network_hu", *common, *meta, "--filepath", str(ts), "--ckpt_file", str(nested),
                    "--key_in_ckpt", "G"],
         "verify": ["verify_net_in_out", "network_hu", *common, *meta, "--n", "16", "--device", "cpu"],

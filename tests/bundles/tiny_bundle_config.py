@@ -42,9 +42,11 @@ def inference_config(domains: list[str], target_kernel: str, network_def: dict[s
     }
 
 
-def write_cyclegan_bundle(root: Path, domains: list[str], target_kernel: str, seed: int = 0) -> Path:
+def write_cyclegan_bundle(root: Path, domains: list[str], target_kernel: str, seed: int = 0,
+                          trained_pixel_spacing_mm: list[float] | None = None) -> Path:
     """A bundle folder ``root`` (configs + random-weight ``models/model.pt``) of a tiny CycleGAN pair; not
-    trusted (tests pass the trust explicitly)."""
+    trusted (tests pass the trust explicitly). ``trained_pixel_spacing_mm`` ([min, max] mm) goes into its
+    metadata when given (else the metadata has no such key: no spacing check)."""
     import torch
 
     from ctharmonize.networks import CycleGANPair, ResnetGenerator
@@ -52,7 +54,10 @@ def write_cyclegan_bundle(root: Path, domains: list[str], target_kernel: str, se
     (root / "configs").mkdir(parents=True)
     (root / "models").mkdir()
     (root / "configs" / "inference.json").write_text(json.dumps(inference_config(domains, target_kernel)))
-    (root / "configs" / "metadata.json").write_text(json.dumps({"name": "tiny cyclegan", "version": "0.0.1"}))
+    meta: dict[str, Any] = {"name": "tiny cyclegan", "version": "0.0.1"}
+    if trained_pixel_spacing_mm is not None:
+        meta["trained_pixel_spacing_mm"] = list(trained_pixel_spacing_mm)
+    (root / "configs" / "metadata.json").write_text(json.dumps(meta))
     torch.manual_seed(seed)
     pair = CycleGANPair(ResnetGenerator(ngf=4, n_blocks=1), ResnetGenerator(ngf=4, n_blocks=1), domains)
     torch.save(pair.state_dict(), root / "models" / "model.pt")

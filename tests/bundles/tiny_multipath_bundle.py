@@ -25,6 +25,7 @@ def write_tiny_bundle(root: Path, name: str = "tiny_multipath_ct_harmonization",
     (bundle / "docs").mkdir()
     meta = json.loads((SHIPPED / "configs" / "metadata.json").read_text())
     meta.update(name="Tiny multipath test bundle", version=version, changelog={version: "random test weights"})
+    meta.pop("trained_pixel_spacing_mm", None)  # random weights, trained on no spacing: no check
     (bundle / "configs" / "metadata.json").write_text(json.dumps(meta, indent=1))
     (bundle / "configs" / "inference.json").write_text(json.dumps(INFERENCE, indent=1))
     (bundle / "docs" / "README.md").write_text("# Tiny multipath test bundle\n\nRandom weights.\n")

@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 from ctharmonize.bundle.monai_logs import quiet_monai
+from ctharmonize.bundle.trained_spacing import trained_pixel_spacing
 from ctharmonize.data.documents import load_document, load_schema, schema_problem
 from ctharmonize.errors import ConfigError
 
@@ -40,8 +41,8 @@ def verify_bundle_metadata(bundle_dir: str | os.PathLike) -> None:
 
     Raises:
         ConfigError: ``"<metadata.json>: network_data_format.inputs.image: 'dtype' is a required
-            property"`` (schema violations name the location), invalid JSON, or a ``version``
-            missing from ``changelog``.
+            property"`` (schema violations name the location), invalid JSON, a ``version``
+            missing from ``changelog``, or a malformed ``trained_pixel_spacing_mm`` ([min, max] mm).
     """
     from monai.bundle import verify_metadata
 
@@ -58,6 +59,7 @@ def verify_bundle_metadata(bundle_dir: str | os.PathLike) -> None:
         raise ConfigError(meta, problem or str(err).splitlines()[0]) from err
     if doc["version"] not in doc["changelog"]:
         raise ConfigError(meta, f"changelog: has no entry for the current version {doc['version']!r}")
+    trained_pixel_spacing(doc, meta)  # min <= max and finite: what the schema cannot say
 
 
 def find_bundles(root: str | os.PathLike = "bundles") -> list[Path]:

@@ -3,7 +3,7 @@
 Flags are the SDK's (``-i/--input``, ``-o/--output``, ``-m/--model``, ``-w/--workdir``,
 ``-l/--log-level``, with the SDK's environment defaults ``HOLOSCAN_INPUT_PATH``, ``HOLOSCAN_OUTPUT_PATH``,
 ``HOLOSCAN_MODEL_PATH``, ``HOLOSCAN_WORKDIR`` that a MAP sets) plus ctharmonize's ``--target``,
-``--device``, ``--rules``, ``--overwrite`` and ``--trust_bundle``.
+``--device``, ``--rules``, ``--overwrite``, ``--trust_bundle`` and ``--spacing_policy``.
 
 ``-m`` is a bundle folder, or a folder holding exactly one (a MAP's ``/opt/holoscan/models``). The app
 reads it itself: the SDK's ``AppContext`` would wrap a bundle folder in a generic ``Model`` without a
@@ -50,6 +50,7 @@ class AppSettings:
     overwrite: bool = False
     trust_bundle: bool = False
     log_level: str | None = None
+    spacing_policy: str = "resample"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -102,6 +103,9 @@ def parse_settings(args: list[str]) -> AppSettings:
                         help="replace earlier, unchanged ctharmonize outputs of the same series")
     parser.add_argument("--trust_bundle", "--trust-bundle", action="store_true",
                         help=f"run a bundle that is neither shipped nor recorded as trusted (or set {TRUST_ENV}=1)")
+    parser.add_argument("--spacing_policy", "--spacing-policy", choices=("resample", "refuse"), default="resample",
+                        help="a series whose in-plane pixel spacing is outside the bundle's trained_pixel_spacing_mm: "
+                             "resample in-plane to that range and back (default) or refuse it")
     ns = parser.parse_args(args)
     trust = ns.trust_bundle or os.environ.get(TRUST_ENV, "").strip().lower() in ("1", "true", "yes")
     return AppSettings(
@@ -109,7 +113,7 @@ def parse_settings(args: list[str]) -> AppSettings:
         output=Path(ns.output or _env_default("output")).absolute(),
         bundle=resolve_bundle(Path(ns.model or _env_default("model")).absolute()),
         target=ns.target, device=ns.device, rules=None if ns.rules is None else Path(ns.rules).absolute(),
-        overwrite=ns.overwrite, trust_bundle=trust, log_level=ns.log_level,
+        overwrite=ns.overwrite, trust_bundle=trust, log_level=ns.log_level, spacing_policy=ns.spacing_policy,
     )
 
 
@@ -212,7 +216,7 @@ def run(settings: AppSettings):
     _check_input(settings.input)
     parser = read_bundle_config(settings.bundle, trust=settings.trust_bundle)
     target = settings.target or bundle_default_target(parser)
-    harmonizer = load_bundle_harmonizer(parser=parser, device=device)
+    harmonizer = load_bundle_harmonizer(parser=parser, device=device, spacing_policy=settings.spacing_policy)
     check_model_domain(target, harmonizer.domains, "target", settings.bundle)
 
     from monai.deploy.exceptions import ItemNotExistsError

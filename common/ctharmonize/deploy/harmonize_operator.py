@@ -168,7 +168,8 @@ class HarmonizeSeriesOperator(Operator):
             volume.header.extra["selected_series"] = v.info.describe()
             check_axial(volume, self.input_folder)
             source = resolve_source_domain(volume, None, self.harmonizer.domains, path=self.input_folder)
-            result = harmonize_volume(volume, self.harmonizer, source, self.target, model_name=self.model_name)
+            result = harmonize_volume(volume, self.harmonizer, source, self.target, model_name=self.model_name,
+                                      path=self.input_folder)
             items.append(HarmonizedSeries(v.info, result, source, self.target, self.model_name, out))
             if self.progress is not None:
                 self.progress(f"{v.info.describe()}: {source} -> {self.target}, {volume.shape[0]} slices")

@@ -47,6 +47,7 @@ from ctharmonize.errors import ConfigError, InputError
 from ctharmonize.evaluation.cohort import BODY_LABELS, MASK_SOURCES, ScanCache
 from ctharmonize.evaluation.pairing import DEFAULT_REFERENCE_KERNEL, Cohort, build_cohort
 from ctharmonize.inference.harmonizer import Harmonizer
+from ctharmonize.inference.spacing_policy import harmonize_at_trained_spacing
 from ctharmonize.io.atomic import atomic_path, check_writable
 from ctharmonize.metrics.checkpoint_ranking import DEFAULT_METRIC_WEIGHTS, rank_checkpoints
 from ctharmonize.metrics.kl_divergence import kl_divergence
@@ -200,7 +201,8 @@ class ValidationSet:
             anatomy: list[float] = []
             for scan in (x for x in self.cohort.scans if x.kernel == s):
                 vol = self._cache.volume(scan)
-                hu = np.asarray(harmonizer(vol.array, s, t), dtype=np.float32)
+                hu = np.asarray(harmonize_at_trained_spacing(harmonizer, vol.array, vol.spacing, s, t,
+                                                             where=scan.image)[0], dtype=np.float32)
                 if hu.shape != vol.array.shape:
                     raise ConfigError(None, f"harmonizer returned shape {hu.shape} for a {vol.array.shape} volume")
                 if (s, t) in self.paths:  # anatomy-only paths need no LAA

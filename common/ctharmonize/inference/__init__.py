@@ -21,6 +21,12 @@ from ctharmonize.inference.hu_wrapper import HUWrapper
 from ctharmonize.inference.sample import ensure_sample_volume
 from ctharmonize.inference.slice_harmonizer import SliceHarmonizer, default_batch_size
 from ctharmonize.inference.source_domain import check_model_domain, resolve_source_domain
+from ctharmonize.inference.spacing_policy import (
+    SpacingPolicy,
+    attach_spacing_policy,
+    harmonize_at_trained_spacing,
+    spacing_policy_of,
+)
 from ctharmonize.inference.weight_averaging import average_network_weights
 from ctharmonize.io.network_weights import load_network_weights, read_network_state
 
@@ -30,6 +36,8 @@ __all__ = [
     "HUWrapper",
     "Harmonizer",
     "SliceHarmonizer",
+    "SpacingPolicy",
+    "attach_spacing_policy",
     "average_network_weights",
     "bundle_default_target",
     "bundle_model_name",
@@ -37,6 +45,7 @@ __all__ = [
     "default_batch_size",
     "ensure_sample_volume",
     "harmonize_cohort",
+    "harmonize_at_trained_spacing",
     "harmonize_datalist",
     "harmonize_volume",
     "harmonized_volume",
@@ -45,4 +54,5 @@ __all__ = [
     "read_bundle_config",
     "read_network_state",
     "resolve_source_domain",
+    "spacing_policy_of",
 ]

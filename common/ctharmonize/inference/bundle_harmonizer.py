@@ -4,6 +4,8 @@ Every bundle's ``inference.json`` defines ``harmonizer`` (volume in HU, source a
 HU; a :class:`~ctharmonize.inference.SliceHarmonizer` over the bundle's translator with its weights)
 and ``target_kernel`` (its default target). The CLI, the evaluation, checkpoint selection, the
 benchmark and export use only these, so they run any method's bundle without code of their own.
+:func:`load_bundle_harmonizer` also attaches the metadata's ``trained_pixel_spacing_mm`` and the spacing policy
+(:mod:`ctharmonize.inference.spacing_policy`), which :func:`~ctharmonize.inference.harmonize_volume` applies.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 
 from ctharmonize.errors import ConfigError, CTHarmonizeError
 from ctharmonize.inference.harmonizer import Harmonizer
+from ctharmonize.inference.spacing_policy import attach_spacing_policy, check_spacing_policy
 
 __all__ = ["BundleHarmonizerFactory", "bundle_default_target", "bundle_model_name", "load_bundle_harmonizer",
            "read_bundle_config"]
@@ -87,8 +90,9 @@ def _parsed(parser, item: str) -> Any:
 def load_bundle_harmonizer(bundle_dir: str | os.PathLike | None = None, *, parser=None,
                            device: str | None = None, weights: str | os.PathLike | None = None,
                            batch_size: int | None = None, amp: bool | None = None, trust: bool = False,
-                           **overrides: Any) -> Harmonizer:
-    """The bundle's ``harmonizer`` item, weights loaded, on ``device``.
+                           spacing_policy: str = "resample", **overrides: Any) -> Harmonizer:
+    """The bundle's ``harmonizer`` item, weights loaded, on ``device``, with the metadata's trained in-plane
+    spacing range and ``spacing_policy`` attached (:func:`~ctharmonize.inference.attach_spacing_policy`).
 
     Args:
         bundle_dir: the bundle folder (or pass an already read ``parser``).
@@ -96,12 +100,16 @@ def load_bundle_harmonizer(bundle_dir: str | os.PathLike | None = None, *, parse
         device, batch_size, amp: override the config's ``device`` / ``batch_size`` / ``amp``.
         weights: checkpoint to use instead of the config's ``ckpt_path`` (``models/model.pt``).
         trust: see :func:`read_bundle_config`.
+        spacing_policy: ``"resample"`` (default) or ``"refuse"`` a volume outside the metadata's
+            ``trained_pixel_spacing_mm`` (no check when the metadata has no such key).
         overrides: more config id -> value.
 
     Raises:
-        ConfigError for a bad bundle (one line naming its inference.json); WeightsError (one line naming the
-        file) for missing or mismatching weights.
+        ConfigError for a bad bundle (one line naming its inference.json or, for a malformed
+        ``trained_pixel_spacing_mm``, its metadata.json); WeightsError (one line naming the file) for missing or
+        mismatching weights.
     """
+    check_spacing_policy(spacing_policy)
     if parser is None:
         if bundle_dir is None:
             raise ConfigError(None, "load_bundle_harmonizer needs a bundle folder or a parser")
@@ -115,7 +123,8 @@ def load_bundle_harmonizer(bundle_dir: str | os.PathLike | None = None, *, parse
         raise ConfigError(Path(parser.get("bundle_root", ".")) / INFERENCE_CONFIG,
                           f"'harmonizer' is a {type(harmonizer).__name__}, not a harmonizer "
                           "(callable(volume_hu, source, target) with domains)")
-    return harmonizer
+    meta_file = Path(parser.get("bundle_root", ".")) / "configs" / "metadata.json"
+    return attach_spacing_policy(harmonizer, parser.get("_meta_", None), spacing_policy, where=meta_file)
 
 
 class BundleHarmonizerFactory:
@@ -124,14 +133,15 @@ class BundleHarmonizerFactory:
 
     Args:
         bundle_dir: the bundle folder.
-        device, batch_size, amp, trust: as for :func:`load_bundle_harmonizer`.
+        device, batch_size, amp, trust, spacing_policy: as for :func:`load_bundle_harmonizer`.
     """
 
     def __init__(self, bundle_dir: str | os.PathLike, device: str | None = None, batch_size: int | None = None,
-                 amp: bool | None = None, trust: bool = False) -> None:
+                 amp: bool | None = None, trust: bool = False, spacing_policy: str = "resample") -> None:
         self.bundle_dir = Path(bundle_dir)
         self._config = read_bundle_config(bundle_dir, trust=trust).get()
-        self.options = {"device": device, "batch_size": batch_size, "amp": amp}
+        self.options = {"device": device, "batch_size": batch_size, "amp": amp,
+                        "spacing_policy": check_spacing_policy(spacing_policy)}
 
     def __call__(self, checkpoint: str | os.PathLike) -> Harmonizer:
         from monai.bundle import ConfigParser

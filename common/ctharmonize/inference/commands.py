@@ -29,6 +29,7 @@ def harmonize(
     allow_non_axial: bool = False,
     resample: bool = False,
     assume_rescale: str | None = None,
+    spacing_policy: str = "resample",
 ) -> str:
     """Harmonize a chest CT volume to a target reconstruction kernel with a harmonization bundle.
 
@@ -56,6 +57,8 @@ def harmonize(
             regular grid (DICOM output keeps each slice's own position and needs no resampling).
         assume_rescale: "SLOPE,INTERCEPT" to assume for slices without rescale tags or with a
             RescaleType other than HU (default: refuse them).
+        spacing_policy: an in-plane pixel spacing outside the bundle's trained_pixel_spacing_mm is
+            "resample"d in-plane to that range and back (default; a notice says so) or "refuse"d.
 
     Returns:
         a one-line summary.
@@ -70,6 +73,7 @@ def harmonize(
     )
     from ctharmonize.inference.harmonize import harmonize_volume
     from ctharmonize.inference.source_domain import check_model_domain, resolve_source_domain
+    from ctharmonize.inference.spacing_policy import check_spacing_policy
     from ctharmonize.io import check_output, check_volume_output_path, read_volume, write_volume
     from ctharmonize.io.nifti import is_nifti_path
     from ctharmonize.io.resample import require_regular, resample_to_regular
@@ -79,6 +83,7 @@ def harmonize(
     device = str(resolve_device(device)) if device else None
     if batch_size is not None and int(batch_size) < 1:
         raise ConfigError(None, f"--batch_size must be >= 1, got {batch_size}")
+    check_spacing_policy(spacing_policy)
     registry = default_registry()
     if target is not None:
         registry.validate_name(str(target))
@@ -90,7 +95,8 @@ def harmonize(
     parser = read_bundle_config(bundle, trust=trust_bundle)
     target = str(target) if target is not None else bundle_default_target(parser)
     harmonizer = load_bundle_harmonizer(parser=parser, device=device, weights=weights,
-                                        batch_size=None if batch_size is None else int(batch_size), amp=bool(amp))
+                                        batch_size=None if batch_size is None else int(batch_size), amp=bool(amp),
+                                        spacing_policy=spacing_policy)
     check_model_domain(target, harmonizer.domains, "target", bundle)
     volume = read_volume(input, series=series, rules=rules, slicewise=True, rescale_default=rescale)
     if not allow_non_axial:
@@ -107,14 +113,16 @@ def harmonize(
     model_name = bundle_model_name(parser)
     if hasattr(harmonizer, "progress"):
         harmonizer.progress = progress
-    result = harmonize_volume(volume, harmonizer, src, target, model_name=model_name)
+    result = harmonize_volume(volume, harmonizer, src, target, model_name=model_name, path=input)
     if not quiet:
         print(file=sys.stderr)
     if is_nifti_path(out) and not result.is_regular:
         result = resample_to_regular(result, path=input)
     written = write_volume(result, out, overwrite=overwrite, model_name=model_name, target_kernel=target)
     seconds = time.perf_counter() - started
-    return f"{os.fspath(written)}: {src} -> {target}, {volume.shape[0]} slices in {seconds:.1f} s"
+    resampled = " (resampled in-plane to the bundle's trained pixel spacing and back)" \
+        if result.header.extra.get("spacing_resampled") else ""
+    return f"{os.fspath(written)}: {src} -> {target}, {volume.shape[0]} slices in {seconds:.1f} s{resampled}"
 
 
 def harmonize_cohort(
@@ -129,6 +137,7 @@ def harmonize_cohort(
     overwrite: bool = False,
     trust_bundle: bool = False,
     progress: bool = True,
+    spacing_policy: str = "resample",
 ) -> str:
     """Harmonize every scan of a datalist (a whole cohort): resumable, shardable over torchrun ranks, with a manifest.
 
@@ -150,6 +159,9 @@ def harmonize_cohort(
         overwrite: redo scans harmonized from another input, bundle version or target.
         trust_bundle: run the configs of a bundle that is not trusted otherwise.
         progress: a progress bar per rank.
+        spacing_policy: a scan whose in-plane pixel spacing is outside the bundle's trained_pixel_spacing_mm is
+            "resample"d in-plane to that range and back (default; a notice per scan) or "refuse"d (the run stops
+            at it; finished scans stay done).
     """
     from ctharmonize.domains import default_registry
     from ctharmonize.engines.distributed import init_distributed, is_distributed
@@ -160,10 +172,12 @@ def harmonize_cohort(
         read_bundle_config,
     )
     from ctharmonize.inference.cohort import harmonize_cohort as run_cohort
+    from ctharmonize.inference.spacing_policy import check_spacing_policy
     from ctharmonize.torch_device import resolve_device
 
     if batch_size is not None and int(batch_size) < 1:
         raise ConfigError(None, f"--batch_size must be >= 1, got {batch_size}")
+    check_spacing_policy(spacing_policy)
     if target is not None:
         default_registry().validate_name(str(target))
     if "MASTER_ADDR" in os.environ and os.environ.get("WORLD_SIZE", "1") != "1":
@@ -175,7 +189,8 @@ def harmonize_cohort(
         parser = read_bundle_config(bundle, trust=trust_bundle)
         goal = str(target) if target is not None else bundle_default_target(parser)
         harmonizer = load_bundle_harmonizer(parser=parser, device=device, amp=bool(amp),
-                                            batch_size=None if batch_size is None else int(batch_size))
+                                            batch_size=None if batch_size is None else int(batch_size),
+                                            spacing_policy=spacing_policy)
         meta = parser.get("_meta_", {}) or {}
         result = run_cohort(harmonizer, datalist, out, goal, split=split,
                             bundle_name=str(meta.get("name") or os.path.basename(os.path.abspath(bundle))),

@@ -70,6 +70,6 @@ def run_harmonization_job(harmonizer: Harmonizer, job: HarmonizationJob, *, mode
 
     volume = read_volume(job.image)
     kernel = resolve_source_domain(volume, job.entry.get("kernel"), harmonizer.domains, path=job.image)
-    result = harmonize_volume(volume, harmonizer, kernel, job.target, model_name=model_name)
+    result = harmonize_volume(volume, harmonizer, kernel, job.target, model_name=model_name, path=job.image)
     write_volume(result, job.out, overwrite=overwrite)
     return kernel

@@ -23,7 +23,8 @@ Attributes written:
   SliceThickness, acquisition time, tube current, exposure, CTDIvol, table height) and a
   SourceImageSequence item referencing the source slice.
 * New SeriesInstanceUID and SOPInstanceUIDs; ImageType ``DERIVED\\SECONDARY\\AXIAL``;
-  SeriesDescription + suffix; DerivationDescription naming the model and target kernel;
+  SeriesDescription + suffix; DerivationDescription naming the model and target kernel (and, when
+  ``header.extra["spacing_resampled"]`` says so, the in-plane resampling to the bundle's trained spacing);
   ConvolutionKernel = ``target_kernel`` when given; ctharmonize listed in
   ContributingEquipmentSequence.
 * Geometry from the volume: ImageOrientationPatient (direction columns 0, 1, which must be
@@ -175,6 +176,8 @@ def _default_derivation(volume: Volume, model_name: str | None, target_kernel: s
     source = volume.header
     if source.kernel or source.manufacturer:
         text += f"; source {source.manufacturer or 'unknown manufacturer'} kernel {source.kernel or 'unknown'}"
+    if source.extra.get("spacing_resampled"):  # harmonized at the bundle's trained in-plane spacing
+        text += f"; {source.extra['spacing_resampled']}"
     return text
 
 

@@ -168,6 +168,7 @@ def pacs_harmonize(
     assume_rescale: str | None = None,
     timeout: float = 30.0,
     quiet: bool = False,
+    spacing_policy: str = "resample",
 ) -> str:
     """Harmonize a CT series in a PACS (Orthanc) with a bundle and store the derived series in the same study.
 
@@ -194,6 +195,8 @@ def pacs_harmonize(
         assume_rescale: "SLOPE,INTERCEPT" for slices without rescale tags (default: refuse them).
         timeout: seconds to wait for the PACS at each step.
         quiet: no progress output.
+        spacing_policy: outside the bundle's trained_pixel_spacing_mm, "resample" in-plane to it and back
+            (default) or "refuse" (as for ``ctharmonize harmonize``).
 
     Returns:
         a one-line summary: the new series and what it replaced.
@@ -206,6 +209,7 @@ def pacs_harmonize(
         read_bundle_config,
     )
     from ctharmonize.inference.commands import harmonize
+    from ctharmonize.inference.spacing_policy import check_spacing_policy
     from ctharmonize.io.series_rules import load_rules
 
     study, series = _uid(study, "--study"), _uid(series, "--series")
@@ -219,6 +223,7 @@ def pacs_harmonize(
             registry.validate_name(str(name))
     if rules is not None:
         load_rules(rules)  # a bad rules file fails before the PACS is asked anything
+    check_spacing_policy(spacing_policy)
     parser = read_bundle_config(bundle, trust=trust_bundle)
     target = str(target) if target is not None else bundle_default_target(parser)
     model_name = bundle_model_name(parser)
@@ -271,7 +276,7 @@ def pacs_harmonize(
             summary = harmonize(bundle=bundle, input=str(work / "source"), out=str(work / "derived"), source=source,
                                 target=target, device=device, batch_size=batch_size, amp=amp, quiet=quiet,
                                 trust_bundle=trust_bundle, allow_non_axial=allow_non_axial,
-                                assume_rescale=assume_rescale)
+                                assume_rescale=assume_rescale, spacing_policy=spacing_policy)
         except CTHarmonizeError as err:
             raise _renamed(err, work, label) from None
         files = sorted((work / "derived").glob("*.dcm"))
