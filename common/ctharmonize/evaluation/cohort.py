@@ -24,7 +24,8 @@ from ctharmonize.metrics.image_similarity import ncc, nrmse, psnr, ssim
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["MASK_SOURCES", "MEASURES", "CohortEvaluation", "ScanCache", "evaluate_cohort"]
+__all__ = ["BODY_LABELS", "MASK_SOURCES", "MEASURES", "CohortEvaluation", "ScanCache", "evaluate_cohort",
+           "example_slice"]
 
 MASK_SOURCES = ("auto", "datalist", "original", "reference", "each")
 MEASURES = ("laa_pct", "perc15_hu", "volume_ml", "mean_hu", "mass_g")
@@ -107,7 +108,7 @@ def _similarity(image: np.ndarray, reference: np.ndarray, prefix: str) -> dict[s
     return {f"{name}_{prefix}": fn(image, reference) for name, fn in SIMILARITY.items()}
 
 
-def _example_slice(lung: np.ndarray) -> int:
+def example_slice(lung: np.ndarray) -> int:
     """The slice nearest the middle among those with at least 90 % of the largest lung area."""
     per_slice = lung.reshape(lung.shape[0], -1).astype(bool).sum(axis=1)
     if not per_slice.any():
@@ -236,7 +237,7 @@ def _maybe_example(scan, ref_scan, cache, volume, harmonized, lung, threshold, e
     score = 2 if harmonized is not None else 1 if ref_scan is not None else 0
     if example and example["score"] >= score:
         return
-    k = _example_slice(lung)
+    k = example_slice(lung)
     if harmonized is not None:
         other, other_title, short = harmonized.array[k], f"after: harmonized to {scan.target}", "after"
     elif ref_scan is not None:

@@ -1,4 +1,4 @@
-"""CLI commands: ``emphysema``, ``evaluate``, ``select-checkpoint``."""
+"""CLI commands: ``emphysema``, ``evaluate``, ``select-checkpoint``, ``compare-models``, ``benchmark``."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import numpy as np
 from ctharmonize.domains.reference import DEFAULT_REFERENCE_KERNEL
 from ctharmonize.errors import ConfigError
 
-__all__ = ["compare_models", "emphysema", "evaluate", "select_checkpoint"]
+__all__ = ["benchmark", "compare_models", "emphysema", "evaluate", "select_checkpoint"]
 
 
 def _parse_mapping(value: Any, what: str) -> dict | None:
@@ -106,6 +106,7 @@ def evaluate(
     batch_size: int | None = None,
     weights: str | None = None,
     trust_bundle: bool = False,
+    spacing_policy: str | None = None,
 ) -> str:
     """Cohort evaluation: per_scan.csv, summary.json, PNG plots and report.md in ``out``.
 
@@ -124,6 +125,8 @@ def evaluate(
         device, batch_size, weights: with ``--bundle``: torch device, slices per pass, checkpoint instead of
             the bundle's models/model.pt.
         trust_bundle: run the configs of a bundle that is not trusted otherwise.
+        spacing_policy: with ``--bundle``: a scan whose in-plane pixel spacing is outside the bundle's
+            trained_pixel_spacing_mm is "resample"d in-plane to that range and back (default) or "refuse"d.
         reference_kernel: kernel all others are compared with (unpaired distributions).
         paired_references: JSON object kernel -> same-vendor reference kernel for paired scans
             (default {"siemens_b50f": "siemens_b30f", "ge_bone": "ge_standard", ...}).
@@ -146,9 +149,11 @@ def evaluate(
     entries: Any = datalist
     if bundle is not None:
         entries = _harmonize_with_bundle(bundle, datalist, out, target, split, harmonized_dir, device, batch_size,
-                                         weights, trust_bundle, overwrite, progress)
+                                         weights, trust_bundle, overwrite, progress, spacing_policy or "resample")
     elif target is not None or harmonized_dir is not None:
         raise ConfigError(None, "--target and --harmonized_dir need --bundle")
+    elif spacing_policy is not None:
+        raise ConfigError(None, "--spacing_policy needs --bundle (it applies to the bundle's harmonization)")
     summary = run_evaluation(
         entries, out, reference_kernel=reference_kernel,
         paired_references=_parse_mapping(paired_references, "paired_references"), backend=backend,
@@ -161,7 +166,8 @@ def evaluate(
 
 def _harmonize_with_bundle(bundle: str, datalist: str, out: str, target: Any, split: str | None,
                            harmonized_dir: str | None, device: str | None, batch_size: int | None,
-                           weights: str | None, trust: bool, overwrite: bool, progress: bool) -> list[dict]:
+                           weights: str | None, trust: bool, overwrite: bool, progress: bool,
+                           spacing_policy: str = "resample") -> list[dict]:
     """``evaluate --bundle``: harmonize the datalist with the bundle's harmonizer; the entries to evaluate."""
     from ctharmonize.inference.bundle_harmonizer import (
         bundle_default_target,
@@ -170,9 +176,11 @@ def _harmonize_with_bundle(bundle: str, datalist: str, out: str, target: Any, sp
         read_bundle_config,
     )
     from ctharmonize.inference.harmonize_datalist import harmonize_datalist
+    from ctharmonize.inference.spacing_policy import check_spacing_policy
     from ctharmonize.io import check_output
     from ctharmonize.torch_device import resolve_device
 
+    check_spacing_policy(spacing_policy)
     folder = harmonized_dir or f"{Path(out)}_harmonized"
     check_output(folder, [datalist, bundle, weights], overwrite)
     parser = read_bundle_config(bundle, trust=trust)
@@ -182,7 +190,7 @@ def _harmonize_with_bundle(bundle: str, datalist: str, out: str, target: Any, sp
     elif target is None:
         goal = bundle_default_target(parser)
     harmonizer = load_bundle_harmonizer(parser=parser, device=str(resolve_device(device)) if device else None,
-                                        weights=weights, batch_size=batch_size)
+                                        weights=weights, batch_size=batch_size, spacing_policy=spacing_policy)
     return harmonize_datalist(harmonizer, datalist, folder, goal, split=split, model_name=bundle_model_name(parser),
                               overwrite=overwrite, progress=progress)
 
@@ -295,3 +303,55 @@ def compare_models(
             vals = " | ".join(f"{c['d']:.2f} ({c['category']})" for c in cells.values())
             lines.append(f"| {model} | {kernel} | {vals} |")
     return "\n".join(lines)
+
+
+def benchmark(
+    bundles: Any,
+    datalist: str,
+    out: str,
+    split: str = "test",
+    baseline: str | None = None,
+    device: str | None = None,
+    batch_size: int | None = None,
+    overwrite: bool = False,
+    panel_subject: str | None = None,
+    trust_bundle: bool = False,
+    backend: str = "threshold",
+    n_resamples: int = 1000,
+    seed: int = 0,
+    progress: bool = True,
+    spacing_policy: str = "resample",
+) -> str:
+    """Same-data leaderboard of every method: leaderboard.csv/.md/.json, bars.png, panel.png in ``out``.
+
+    Harmonizes the ``--split`` of a simulated datalist with each bundle, "none" and the classical baseline
+    (docs/benchmark.md: paths, columns, better directions).
+
+    Args:
+        bundles: comma-separated bundle folders to rank (any method's bundle).
+        datalist: datalist JSON with ground_truth, labels and lung (``ctharmonize simulate``).
+        out: output folder (refused if it exists, unless overwrite).
+        split: the split benchmarked.
+        baseline: the classical baseline bundle (default bundles/kernel_normalization_ct_harmonization;
+            '' for none); added unless already in ``--bundles``.
+        device, batch_size: torch device and slices per pass for every bundle (default each bundle's).
+        overwrite: replace an earlier ctharmonize output at ``out`` (nothing else is replaced).
+        panel_subject: subject shown in panel.png (default the first with a paired scan).
+        trust_bundle: run the configs of bundles that are not trusted otherwise.
+        backend: lung / body-composition segmentation backend.
+        n_resamples, seed: bootstrap resamples of the LAA-950 RMSE CI and their seed.
+        progress: show progress bars.
+        spacing_policy: a scan whose in-plane pixel spacing is outside a bundle's trained_pixel_spacing_mm is
+            "resample"d in-plane to that range and back (default) or "refuse"d (an error).
+    """
+    from ctharmonize.evaluation.benchmark import run_benchmark
+    from ctharmonize.torch_device import resolve_device
+
+    doc = run_benchmark(
+        bundles, datalist, out, split=split, baseline=baseline,
+        device=str(resolve_device(device)) if device else None, batch_size=batch_size, overwrite=overwrite,
+        panel_subject=panel_subject, trust_bundle=trust_bundle, backend=backend, n_resamples=int(n_resamples),
+        seed=int(seed), progress=progress, spacing_policy=spacing_policy,
+    )
+    return f"{len(doc['methods'])} methods x {len(doc['rows']) // max(len(doc['methods']), 1)} paths; " \
+           f"leaderboard: {Path(out) / 'leaderboard.md'}"

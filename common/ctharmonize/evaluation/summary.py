@@ -24,7 +24,7 @@ from ctharmonize.metrics.effect_size import cohens_d, effect_size_category
 from ctharmonize.metrics.kl_divergence import kl_divergence
 from ctharmonize.metrics.significance import mann_whitney_u, paired_wilcoxon
 
-__all__ = ["summarize", "distribution"]
+__all__ = ["agreement", "distribution", "summarize"]
 
 
 def _finite(values: Sequence[float]) -> np.ndarray:
@@ -54,7 +54,10 @@ def _rmse(pred, ref, n_resamples: int, seed: int, ci: float) -> dict[str, float]
     return {"rmse": med, "ci_low": low, "ci_high": high}
 
 
-def _agreement(values: np.ndarray, reference: np.ndarray) -> dict[str, float] | None:
+def agreement(values: np.ndarray, reference: np.ndarray) -> dict[str, float] | None:
+    """``{"n", "mean_difference", "rmse"}`` of ``values - reference`` over the finite pairs (None if none)."""
+    values = np.asarray(values, dtype=float)
+    reference = np.asarray(reference, dtype=float)
     ok = np.isfinite(values) & np.isfinite(reference)
     if not ok.any():
         return None
@@ -65,10 +68,10 @@ def _agreement(values: np.ndarray, reference: np.ndarray) -> dict[str, float] | 
 def _hu_agreement(grp, done, measure: str) -> dict[str, Any]:
     """Mean difference and RMSE (HU) of a lung measure against the paired reference, before and after."""
     ref = np.array([r.get(f"ref_{measure}", math.nan) for r in grp], float)
-    out = {"before": _agreement(np.array([r.get(measure, math.nan) for r in grp], float), ref), "after": None}
+    out = {"before": agreement(np.array([r.get(measure, math.nan) for r in grp], float), ref), "after": None}
     if done:
         ref_d = np.array([r.get(f"ref_{measure}", math.nan) for r in done], float)
-        out["after"] = _agreement(np.array([r.get(f"after_{measure}", math.nan) for r in done], float), ref_d)
+        out["after"] = agreement(np.array([r.get(f"after_{measure}", math.nan) for r in done], float), ref_d)
     return out
 
 

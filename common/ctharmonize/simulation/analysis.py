@@ -56,7 +56,8 @@ def edge_mtf(image: np.ndarray, dx: float, radius_mm: float, bin_mm: float = 0.1
 def noise_power_spectrum(noise: np.ndarray, dx: float, roi: int = 64) -> tuple[np.ndarray, np.ndarray]:
     """Radially averaged 2-D NPS (HU^2 mm^2) of zero-mean noise images (Z, Y, X) from central ROIs.
 
-    Returns (frequencies in lp/cm, NPS).
+    Four ``roi``² ROIs around the image centre of every slice, through
+    :mod:`ctharmonize.metrics.noise_power`. Returns (frequencies in lp/cm, NPS).
     """
     img = np.asarray(noise, float)
     if img.ndim == 2:
@@ -67,18 +68,10 @@ def noise_power_spectrum(noise: np.ndarray, dx: float, roi: int = 64) -> tuple[n
     for cy in (n // 2 - half, n // 2 + half):
         for cx in (n // 2 - half, n // 2 + half):
             rois.append(img[:, cy - half:cy + half, cx - half:cx + half])
-    stack = np.concatenate(rois, axis=0)
-    stack = stack - stack.mean(axis=(1, 2), keepdims=True)
-    ps = np.abs(np.fft.fft2(stack)) ** 2 * dx * dx / (roi * roi)
-    ps = np.fft.fftshift(ps.mean(axis=0))
-    k = (np.arange(roi) - roi // 2) / (roi * dx)
-    rad = np.hypot(k[:, None], k[None, :])
-    bins = np.arange(0, rad.max() + 1 / (roi * dx), 1 / (roi * dx))
-    idx = np.digitize(rad.ravel(), bins) - 1
-    cnt = np.bincount(idx, minlength=bins.size)
-    val = np.bincount(idx, weights=ps.ravel(), minlength=bins.size)
-    ok = cnt > 0
-    return (bins[ok] + 0.5 / (roi * dx)) * 10.0, val[ok] / cnt[ok]
+    from ctharmonize.metrics.noise_power import noise_power_spectrum as nps_2d
+    from ctharmonize.metrics.noise_power import radial_nps
+
+    return radial_nps(*nps_2d(np.concatenate(rois, axis=0), (dx, dx)))
 
 
 def roi_noise(image: np.ndarray, reference: np.ndarray, mask: np.ndarray) -> float:

@@ -1,0 +1,517 @@
+"""``ctharmonize benchmark``: harmonize one test set with every method and rank them in ONE leaderboard.
+
+Methods: "none" (the unharmonized images), the classical baseline bundle and each given bundle, each
+run through its ``harmonizer`` item. Paths (:data:`PATHS`): paired within a vendor (a sharp kernel to
+the same subject's soft kernel) and unpaired cross-vendor (GE kernels to the Siemens B30f
+distribution). A method whose ``harmonizer.domains`` lack a path's source or target gets a "not
+supported" row. Every measure comes from the cohort evaluation (:func:`evaluate_cohort` +
+:func:`summarize`: LAA-950, Perc15, MLD, SSIM/PSNR, Dice) or :mod:`.benchmark_measures` (noise, NPS,
+ground truth); columns in :mod:`.benchmark_table`, definitions in ``docs/benchmark.md``.
+
+Memory stays that of one subject: harmonized volumes go to a scratch folder inside the (atomic) output
+folder, are measured subject by subject and removed after each method.
+"""
+
+from __future__ import annotations
+
+import datetime
+import functools
+import inspect
+import json
+import os
+import shlex
+import shutil
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ctharmonize.domains.reference import DEFAULT_REFERENCE_KERNEL
+from ctharmonize.errors import ConfigError, DatalistError
+from ctharmonize.evaluation.benchmark_measures import (
+    NOISE_EROSION_MM,
+    NOISE_EROSION_PX,
+    NOISE_LABEL,
+    ScanTruth,
+    image_measures,
+)
+from ctharmonize.evaluation.benchmark_plots import bars_plot, method_panel
+from ctharmonize.evaluation.benchmark_table import (
+    COLUMNS,
+    beats_baseline,
+    beats_markdown,
+    leaderboard_markdown,
+)
+from ctharmonize.evaluation.cohort import BODY_LABELS, ScanCache, evaluate_cohort, example_slice
+from ctharmonize.evaluation.pairing import DEFAULT_PAIRED_REFERENCES, Cohort, Scan, build_cohort
+from ctharmonize.evaluation.summary import agreement, distribution, summarize
+from ctharmonize.inference.harmonizer import Harmonizer
+from ctharmonize.metrics.dice import dice
+
+__all__ = ["BASELINE_BUNDLE", "METRIC_KEYS", "PATHS", "BenchmarkMethod", "BenchmarkPath", "InputLabels",
+           "TimedHarmonizer", "default_baseline", "plan_methods", "run_benchmark"]
+
+BASELINE_BUNDLE = "kernel_normalization_ct_harmonization"
+THRESHOLD_HU = -950.0
+METRIC_KEYS = ("laa950_rmse_pp", "laa950_rmse_ci_low", "laa950_rmse_ci_high", "perc15_diff_hu", "mld_diff_hu",
+               "noise_sd_ratio", "nps_peak_lpcm", "nps_peak_ref_lpcm", "ssim_soft", "psnr_soft_db", "ssim_gt",
+               "psnr_gt_db", "laa950_gt_rmse_pp", "dice_muscle", "dice_sat", "laa950_median_pct",
+               "laa950_ref_median_pct", "mwu_p", "slices_per_s")
+
+
+@dataclass(frozen=True)
+class BenchmarkPath:
+    """A harmonization path: ``source`` kernel to ``target``; ``kind`` "paired" (same subject's ``target``
+    image is the reference) or "unpaired" (the ``target`` images of all subjects are)."""
+
+    source: str
+    target: str
+    kind: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.source}->{self.target}"
+
+
+PATHS: tuple[BenchmarkPath, ...] = (
+    BenchmarkPath("siemens_b50f", "siemens_b30f", "paired"),
+    BenchmarkPath("ge_bone", "ge_standard", "paired"),
+    BenchmarkPath("ge_bone", DEFAULT_REFERENCE_KERNEL, "unpaired"),
+    BenchmarkPath("ge_standard", DEFAULT_REFERENCE_KERNEL, "unpaired"),
+)
+
+
+@dataclass(frozen=True)
+class BenchmarkMethod:
+    """A leaderboard method: ``role`` "none" (identity), "baseline" or "bundle"; ``bundle`` its folder."""
+
+    name: str
+    role: str
+    bundle: str | None = None
+
+
+class TimedHarmonizer:
+    """Wraps a harmonizer; adds up the wall time (s) and slices of its calls per (source, target). Other
+    attributes (``domains``, its ``spacing_policy``, ...) are the wrapped harmonizer's."""
+
+    def __init__(self, harmonizer: Harmonizer) -> None:
+        self.harmonizer = harmonizer
+        self.seconds: dict[tuple[str, str], float] = {}
+        self.slices: dict[tuple[str, str], int] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "harmonizer":  # not set yet (e.g. while unpickling)
+            raise AttributeError(name)
+        return getattr(self.harmonizer, name)
+
+    def __call__(self, volume_hu: np.ndarray, source: str, target: str,
+                 fov_mask: np.ndarray | None = None) -> np.ndarray:
+        start = time.perf_counter()
+        out = self.harmonizer(volume_hu, source, target, fov_mask=fov_mask)
+        key = (source, target)
+        self.seconds[key] = self.seconds.get(key, 0.0) + time.perf_counter() - start
+        self.slices[key] = self.slices.get(key, 0) + int(np.shape(volume_hu)[0])
+        return out
+
+    def slices_per_s(self, source: str, target: str) -> float:
+        """Slices per second of wall time inside the harmonizer calls of this path (NaN if none)."""
+        seconds = self.seconds.get((source, target), 0.0)
+        return self.slices[(source, target)] / seconds if seconds > 0 else float("nan")
+
+
+def default_baseline() -> Path:
+    """The shipped classical baseline bundle, ``bundles/kernel_normalization_ct_harmonization``."""
+    from ctharmonize.bundle.trust import shipped_bundles_dir
+
+    return shipped_bundles_dir() / BASELINE_BUNDLE
+
+
+def plan_methods(bundles: Sequence[str], baseline: str | None = None, trust: bool = False) -> list[BenchmarkMethod]:
+    """"none", the baseline (``baseline``; None: :func:`default_baseline`; "": no baseline) unless already in
+    ``bundles``, then ``bundles``. Every bundle config is read (and its trust checked) now: a bad folder is
+    a one-line :class:`ConfigError` naming it before any work."""
+    from ctharmonize.inference.bundle_harmonizer import bundle_model_name, read_bundle_config
+
+    base = None if baseline == "" else os.fspath(baseline if baseline is not None else default_baseline())
+    folders = [os.fspath(b) for b in bundles]
+    same = [os.path.realpath(b) for b in folders]
+    if base is not None and os.path.realpath(base) not in same:
+        folders.insert(0, base)
+    methods = [BenchmarkMethod("none", "none")]
+    for folder in folders:
+        name = bundle_model_name(read_bundle_config(folder, trust=trust))
+        while name in {m.name for m in methods}:
+            name = f"{name} ({Path(folder).name})" if Path(folder).name not in name else f"{name}'"
+        role = "baseline" if base is not None and os.path.realpath(folder) == os.path.realpath(base) else "bundle"
+        methods.append(BenchmarkMethod(name, role, folder))
+    return sorted(methods, key=lambda m: ("none", "baseline", "bundle").index(m.role))
+
+
+def _empty_row(method: BenchmarkMethod, path: BenchmarkPath, status: str) -> dict[str, Any]:
+    return {"method": method.name, "role": method.role, "bundle": method.bundle or "", "path": path.name,
+            "kind": path.kind, "source": path.source, "target": path.target, "status": status, "n": 0,
+            **{k: float("nan") for k in METRIC_KEYS}}
+
+
+def _median(values: Sequence[float]) -> float:
+    return float(distribution(values)["median"])
+
+
+def _rmse(values: Sequence[float], reference: Sequence[float]) -> float:
+    result = agreement(np.asarray(values, float), np.asarray(reference, float))
+    return float("nan") if result is None else float(result["rmse"])
+
+
+def _get(doc: Mapping[str, Any] | None, *keys: str) -> float:
+    for key in keys:
+        if not isinstance(doc, Mapping):
+            return float("nan")
+        doc = doc.get(key)
+    return float("nan") if doc is None else float(doc)
+
+
+def _path_row(method: BenchmarkMethod, path: BenchmarkPath, rows: list[dict], summary: dict, extras: dict,
+              refs: dict, timer: TimedHarmonizer | None) -> dict[str, Any]:
+    """The leaderboard row of one method x path from the cohort rows/summary and the per-scan extras."""
+    row = _empty_row(method, path, "ok")
+    sel = [i for i, r in enumerate(rows) if r["kernel"] == path.source and r["target"] == path.target and r["harmonized"]
+           and (path.kind == "unpaired" or r["paired_reference"] == path.target)]
+    row["n"] = len(sel)
+    if not sel:
+        row["status"] = "no scans"
+        return row
+    mine = [extras.get(i, {}) for i in sel]
+    after = [rows[i]["after_laa_pct"] for i in sel]
+    if path.kind == "paired":
+        block = summary["paired"].get(path.name) or {}
+        soft = [refs.get((rows[i]["subject"], path.target), {}) for i in sel]
+        row["laa950_rmse_pp"] = _rmse(after, [rows[i]["ref_laa_pct"] for i in sel])
+        row["laa950_rmse_ci_low"] = _get(block, "after", "ci_low")
+        row["laa950_rmse_ci_high"] = _get(block, "after", "ci_high")
+        row["perc15_diff_hu"] = _get(block, "lung_measures", "perc15_hu", "after", "mean_difference")
+        row["mld_diff_hu"] = _get(block, "lung_measures", "mean_hu", "after", "mean_difference")
+        row["ssim_soft"] = _get(block, "after", "similarity", "ssim", "median")
+        row["psnr_soft_db"] = _get(block, "after", "similarity", "psnr", "median")
+        ref_sd = [s.get("noise_sd_hu", np.nan) for s in soft]
+        row["nps_peak_ref_lpcm"] = _median([s.get("nps_peak_lpcm", np.nan) for s in soft])
+    else:
+        block = (summary["unpaired"]["kernels"].get(path.source) or {}).get("after")
+        target = [m for (_, kernel), m in refs.items() if kernel == path.target]
+        ref_sd = [_median([m.get("noise_sd_hu", np.nan) for m in target])] * len(sel)
+        row["nps_peak_ref_lpcm"] = _median([m.get("nps_peak_lpcm", np.nan) for m in target])
+        row["laa950_median_pct"] = _get(block, "median")
+        row["laa950_ref_median_pct"] = _get(summary["unpaired"]["reference"], "median")
+        row["mwu_p"] = _get(block, "mann_whitney_u", "pvalue")
+    row["noise_sd_ratio"] = _median([m.get("noise_sd_hu", np.nan) / r for m, r in zip(mine, ref_sd, strict=True)])
+    row["nps_peak_lpcm"] = _median([m.get("nps_peak_lpcm", np.nan) for m in mine])
+    row["ssim_gt"] = _median([m.get("ssim_gt", np.nan) for m in mine])
+    row["psnr_gt_db"] = _median([m.get("psnr_gt_db", np.nan) for m in mine])
+    row["laa950_gt_rmse_pp"] = _rmse(after, [m.get("laa_gt_pct", np.nan) for m in mine])
+    row["dice_muscle"] = _get(summary["dice"].get(path.source), "muscle", "median")
+    row["dice_sat"] = _get(summary["dice"].get(path.source), "sat", "median")
+    if timer is not None:
+        row["slices_per_s"] = timer.slices_per_s(path.source, path.target)
+    return row
+
+
+class InputLabels:
+    """Body-composition labels of each input image (uint8 (Z, Y, X)), computed once for all methods and kept
+    as ``.npy`` files in ``folder`` (not in memory)."""
+
+    def __init__(self, folder: Path, backend: str) -> None:
+        self.folder = Path(folder)
+        self.backend = backend
+        self.files: dict[tuple[str, str], Path] = {}
+
+    def __call__(self, scan: Scan, volume: Callable[[], Any], lung: np.ndarray) -> np.ndarray:
+        key = (scan.subject, scan.kernel)
+        if key in self.files:
+            return np.load(self.files[key])
+        from ctharmonize.segmentation import body_composition
+
+        labels = np.asarray(body_composition(volume(), backend=self.backend, lung=lung), dtype=np.uint8)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.files[key] = self.folder / f"{len(self.files)}.npy"
+        np.save(self.files[key], labels)
+        return labels
+
+
+def _dice_scores(before: np.ndarray, volume: Any, lung: np.ndarray, same: bool, backend: str) -> dict[str, float]:
+    """``dice_<tissue>`` of the harmonized image's body-composition labels against its input's (cohort.py's
+    measure; ``same``: the harmonized image is the input file itself)."""
+    from ctharmonize.segmentation import body_composition
+
+    after = before if same else body_composition(volume, backend=backend, lung=lung)
+    scores = dice(before, after, labels=list(BODY_LABELS.values()))
+    return {f"dice_{name}": scores[code] for name, code in BODY_LABELS.items()}
+
+
+def _scan_measures(cohort: Cohort, wanted: set[tuple[str, str]] | None, backend: str,
+                   rows: list[dict] | None = None, labels: InputLabels | None = None,
+                   panel: dict[str, Any] | None = None, method: str = "") -> dict[int, dict[str, Any]]:
+    """Benchmark extras, subject by subject, of the harmonized images of the scans whose (kernel, target) is
+    ``wanted`` (None: of the original images of every scan). With ``rows`` and ``labels`` their Dice against
+    the input goes into ``rows``; the panel scan's slice goes into ``panel``."""
+    harmonized = wanted is not None
+    out: dict[int, dict[str, Any]] = {}
+    for scans in cohort.by_subject().values():
+        chosen = [s for s in scans if not harmonized or (s.harmonized and (s.kernel, s.target) in wanted)]
+        if not chosen:
+            continue
+        cache = ScanCache(scans, backend, "auto")
+        truth = ScanTruth(chosen[0], backend)
+        for scan in chosen:
+            volume = cache.volume(scan, "harmonized" if harmonized else "image")
+            lung, _ = cache.lung(scan)
+            out[scan.index] = image_measures(volume.array, truth, lung, volume.spacing)
+            if rows is not None and labels is not None:
+                before = labels(scan, functools.partial(cache.volume, scan), lung)
+                rows[scan.index].update(_dice_scores(before, volume, lung, scan.harmonized == scan.image, backend))
+            if panel is not None and (scan.subject, scan.kernel) == panel["key"] and scan.target == panel["target"]:
+                panel["outputs"][method] = np.asarray(volume.array[panel["slice"]], np.float32)
+            cache.volumes.pop((scan.index, "harmonized"), None)
+    return out
+
+
+def _panel_spec(cohort: Cohort, subject: str | None, backend: str) -> dict[str, Any] | None:
+    """The panel's scan (``subject``, default the first with a paired path's source kernel), its paired path,
+    slice, and the input / paired soft / ground-truth slices (HU)."""
+    from ctharmonize.io import read_volume
+
+    paired = [p for p in PATHS if p.kind == "paired"]
+    by_key = {(s.subject, s.kernel): s for s in cohort.scans}
+    choices = [(s, p) for s in cohort.scans for p in paired
+               if s.kernel == p.source and (s.subject, p.target) in by_key and subject in (None, s.subject)]
+    if not choices:
+        if subject is not None:
+            known = sorted({s.subject for s in cohort.scans})
+            raise ConfigError(None, f"--panel_subject {subject!r} has no paired scans in the split; subjects: "
+                                    f"{', '.join(known)}")
+        return None
+    scan, path = choices[0]
+    cache = ScanCache([scan], backend, "auto")
+    volume = cache.volume(scan)
+    k = example_slice(cache.lung(scan)[0])
+    truth = scan.extra.get("ground_truth")
+    return {"key": (scan.subject, scan.kernel), "subject": scan.subject, "path": path.name, "source": path.source,
+            "target": path.target, "slice": k, "spacing": volume.spacing, "input": volume.array[k].astype(np.float32),
+            "soft": read_volume(by_key[(scan.subject, path.target)].image).array[k].astype(np.float32),
+            "truth": read_volume(truth).array[k].astype(np.float32) if truth else None, "outputs": {}}
+
+
+def _entries_for(entries: list[dict], paths: Sequence[BenchmarkPath]) -> list[dict]:
+    """The entries a kind's cohort needs: the paths' sources and targets (copies)."""
+    kernels = {p.source for p in paths} | {p.target for p in paths}
+    return [dict(e) for e in entries if e.get("kernel") in kernels]
+
+
+def _harmonize(method: BenchmarkMethod, harmonizer: TimedHarmonizer | None, entries: list[dict],
+               paths: Sequence[BenchmarkPath], folder: Path, progress: bool) -> list[dict]:
+    """``entries`` with ``harmonized``/``target`` set for the ``paths`` sources: the images themselves for
+    "none", else harmonized by the method into ``folder``."""
+    goal = {p.source: p.target for p in paths}
+    if harmonizer is None:
+        for e in entries:
+            if e.get("kernel") in goal:
+                e.update(harmonized=e["image"], target=goal[e["kernel"]])
+        return entries
+    from ctharmonize.inference.harmonize_datalist import harmonize_datalist
+
+    return harmonize_datalist(harmonizer, entries, folder, goal, split=None, model_name=method.name,
+                              progress=progress)
+
+
+def _warm_up(harmonizer: Harmonizer, entries: list[dict], paths: Sequence[BenchmarkPath]) -> None:
+    """One untimed slice through the first path (lazy initialisation stays out of slices/s)."""
+    from ctharmonize.io import read_volume
+
+    for p in paths:
+        entry = next((e for e in entries if e.get("kernel") == p.source), None)
+        if entry is not None:
+            harmonizer(read_volume(entry["image"]).array[:1], p.source, p.target)
+            return
+
+
+def _method_rows(method: BenchmarkMethod, timer: TimedHarmonizer | None, kind: str, entries: list[dict],
+                 present: set[str], folder: Path, input_labels: InputLabels, refs: dict, panel: dict | None,
+                 backend: str, n_resamples: int, seed: int, progress: bool) -> list[dict[str, Any]]:
+    """The rows of one method on the paths of one ``kind``: harmonize (into ``folder``), evaluate the cohort,
+    add the benchmark measures, summarize; "not supported" / "no scans" rows for the paths it cannot run."""
+    kind_paths = [p for p in PATHS if p.kind == kind]
+    supported = [p for p in kind_paths if timer is None or {p.source, p.target} <= set(timer.domains)]
+    run = [p for p in supported if p.source in present and p.target in present]
+    rows = {p: _empty_row(method, p, "no scans" if p in supported else "not supported") for p in kind_paths}
+    if not run:
+        return list(rows.values())
+    kind_entries = _entries_for(entries, run)
+    if timer is not None:
+        _warm_up(timer.harmonizer, kind_entries, run)
+    done = _harmonize(method, timer, kind_entries, run, folder, progress)
+    cohort = build_cohort(done, DEFAULT_REFERENCE_KERNEL, DEFAULT_PAIRED_REFERENCES)
+    result = evaluate_cohort(cohort, backend=backend, mask_source="auto", threshold=THRESHOLD_HU,
+                             body_composition=False, similarity=kind == "paired", progress=progress)
+    extras = _scan_measures(cohort, {(p.source, p.target) for p in run}, backend, rows=result.rows,
+                            labels=input_labels, method=method.name,
+                            panel=panel if kind == "paired" and method.role != "none" else None)
+    summary = summarize(result.rows, DEFAULT_REFERENCE_KERNEL, THRESHOLD_HU, n_resamples=n_resamples, seed=seed)
+    for p in run:
+        rows[p] = _path_row(method, p, result.rows, summary, extras, refs, timer)
+    return list(rows.values())
+
+
+def _datalist_info(datalist: str | os.PathLike) -> dict[str, Any]:
+    try:
+        doc = json.loads(Path(datalist).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        doc = {}
+    return {"path": os.fspath(datalist), "name": doc.get("name", ""), "description": doc.get("description", "")}
+
+
+def run_benchmark(
+    bundles: Sequence[str] | str,
+    datalist: str | os.PathLike,
+    out: str | os.PathLike,
+    split: str | None = "test",
+    baseline: str | None = None,
+    device: str | None = None,
+    batch_size: int | None = None,
+    overwrite: bool = False,
+    panel_subject: str | None = None,
+    trust_bundle: bool = False,
+    backend: str = "threshold",
+    n_resamples: int = 1000,
+    seed: int = 0,
+    progress: bool = True,
+    command: str | None = None,
+    spacing_policy: str = "resample",
+) -> dict[str, Any]:
+    """Benchmark every method on the ``split`` of ``datalist``; write the folder ``out`` atomically.
+
+    Args:
+        bundles: bundle folders to rank (a list, or comma-separated); baseline: see :func:`plan_methods`.
+        datalist: datalist JSON (simulated: with ``ground_truth``, ``labels``, ``lung``).
+        out: output folder: leaderboard.csv / .md / .json, bars.png, panel.png.
+        device, batch_size: override every bundle's torch device / slices per pass.
+        panel_subject: subject of panel.png (default the first with a paired scan).
+        trust_bundle: run bundles that are not trusted otherwise.
+        backend: body-composition / lung segmentation backend; n_resamples, seed: bootstrap of the CI.
+        command: the command line recorded in leaderboard.md/json (default: the ``ctharmonize benchmark``
+            command line of these arguments).
+        spacing_policy: "resample" or "refuse" scans outside a bundle's trained pixel spacing
+            (:mod:`ctharmonize.inference.spacing_policy`).
+
+    Returns:
+        The leaderboard.json document.
+    """
+    from ctharmonize.cli import comma_list
+    from ctharmonize.data import datalist_entries
+    from ctharmonize.evaluation.run import write_csv, write_json
+    from ctharmonize.inference.bundle_harmonizer import load_bundle_harmonizer
+    from ctharmonize.inference.spacing_policy import check_spacing_policy
+    from ctharmonize.io.atomic import atomic_path
+    from ctharmonize.io.output_check import check_output
+
+    bundles = comma_list(bundles)
+    command_line = _command_line(dict(locals()))
+    check_spacing_policy(spacing_policy)
+    check_output(out, [datalist, *bundles, baseline or None], overwrite)
+    methods = plan_methods(bundles, baseline, trust_bundle)
+    entries, source = datalist_entries(datalist, split)
+    if not entries:
+        raise DatalistError(source, f"no entries in split {split!r} to benchmark")
+    full = build_cohort(entries, DEFAULT_REFERENCE_KERNEL, DEFAULT_PAIRED_REFERENCES, source=source)
+    panel = _panel_spec(full, panel_subject, backend)
+    targets = {p.target for p in PATHS}
+    soft = build_cohort([e for e in entries if e.get("kernel") in targets], DEFAULT_REFERENCE_KERNEL,
+                        DEFAULT_PAIRED_REFERENCES, source=source)
+    refs_by_index = _scan_measures(soft, None, backend)
+    refs = {(s.subject, s.kernel): refs_by_index[s.index] for s in soft.scans}
+    present = {s.kernel for s in full.scans}
+    rows: list[dict[str, Any]] = []
+    with atomic_path(out, overwrite=overwrite, directory=True, record=True) as tmp:
+        scratch = tmp / "harmonized.tmp"
+        input_labels = InputLabels(tmp / "labels.tmp", backend)
+        for m, method in enumerate(methods):
+            timer = None
+            if method.bundle is not None:
+                timer = TimedHarmonizer(load_bundle_harmonizer(method.bundle, device=device, batch_size=batch_size,
+                                                               trust=trust_bundle, spacing_policy=spacing_policy))
+            for kind in ("paired", "unpaired"):
+                rows += _method_rows(method, timer, kind, entries, present, scratch / f"{m}_{kind}", input_labels,
+                                     refs, panel, backend, n_resamples, seed, progress)
+            shutil.rmtree(scratch, ignore_errors=True)
+            del timer
+        rows.sort(key=lambda r: ([p.name for p in PATHS].index(r["path"]), [x.name for x in methods].index(r["method"])))
+        has_baseline = any(m.role == "baseline" for m in methods)
+        beats = beats_baseline(rows, lambda r: r["role"] == "bundle") if has_baseline else []
+        doc = {
+            "command": command or command_line,
+            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "datalist": _datalist_info(datalist), "split": split, "n_scans": len(full.scans),
+            "kernels": {k: sum(1 for s in full.scans if s.kernel == k) for k in full.kernels},
+            "reference_kernel": DEFAULT_REFERENCE_KERNEL,
+            "settings": {"backend": backend, "threshold_hu": THRESHOLD_HU, "n_resamples": n_resamples, "seed": seed,
+                         "device": device, "batch_size": batch_size, "spacing_policy": spacing_policy,
+                         "noise_region": f"skeletal muscle ({NOISE_LABEL}) eroded in-plane by max({NOISE_EROSION_PX} px, "
+                                         f"{NOISE_EROSION_MM:g} mm)"},
+            "methods": [{"name": m.name, "role": m.role, "bundle": m.bundle} for m in methods],
+            "columns": [{"key": c.key, "header": c.header, "kinds": list(c.kinds), "better": c.better}
+                        for c in COLUMNS],
+            "rows": rows,
+            "beats_baseline": beats,
+        }
+        shutil.rmtree(input_labels.folder, ignore_errors=True)
+        write_csv(rows, tmp / "leaderboard.csv")
+        write_json(doc, tmp / "leaderboard.json")
+        (tmp / "leaderboard.md").write_text(_markdown(doc, has_baseline, panel is not None), encoding="utf-8")
+        bars_plot(rows, tmp / "bars.png")
+        if panel is not None:
+            outputs = [(m.name, panel["outputs"].get(m.name)) for m in methods if m.role != "none"]
+            method_panel({**panel, "outputs": outputs}, tmp / "panel.png")
+    return doc
+
+
+def _command_line(args: Mapping[str, Any]) -> str:
+    """The ``ctharmonize benchmark`` command line of these :func:`run_benchmark` arguments (required ones, and
+    the others where they differ from their defaults)."""
+    words = ["ctharmonize", "benchmark"]
+    for name, param in inspect.signature(run_benchmark).parameters.items():
+        value = args[name]
+        if name == "command" or (param.default is not inspect.Parameter.empty and value == param.default):
+            continue
+        if isinstance(value, bool):
+            words.append(f"--{name}" if value else f"--no{name}")
+        else:
+            words += [f"--{name}", ",".join(value) if name == "bundles" else os.fspath(value)
+                      if isinstance(value, os.PathLike) else str(value)]
+    return shlex.join(words)
+
+
+def _markdown(doc: Mapping[str, Any], has_baseline: bool, has_panel: bool) -> str:
+    info = doc["datalist"]
+    kernels = ", ".join(f"{k}: {n}" for k, n in doc["kernels"].items())
+    lines = ["# Benchmark leaderboard", "",
+             f"Datalist `{info['path']}`" + (f" ({info['name']})" if info["name"] else "") + f", split "
+             f"`{doc['split']}`: {doc['n_scans']} scans ({kernels}). {doc['date']}.", ""]
+    if info["description"]:
+        lines += [f"> {info['description']}", ""]
+    lines += ["Command:", "", "```bash", doc["command"], "```", "",
+              "Paired rows compare the harmonized image with the same subject's soft-kernel image; unpaired rows "
+              "the harmonized GE images with the Siemens B30f images (values in [brackets]: the reference). "
+              "Medians over scans except RMSEs (over subjects) and Perc15/MLD differences (means); – = not "
+              "applicable. Definitions and the better direction of every column: docs/benchmark.md.", "",
+              "## Leaderboard", "", *leaderboard_markdown(doc["rows"]), "", "## Beats the baseline?", ""]
+    if has_baseline and doc["beats_baseline"]:
+        lines += ["✓ better than the baseline bundle on the same path, ✗ worse, = equal, – not comparable; "
+                  "'every column' is ✓ when every comparable column is ✓.", "", *beats_markdown(doc["beats_baseline"])]
+    elif has_baseline:
+        lines += ["No bundle besides the baseline was given."]
+    else:
+        lines += ["No baseline (--baseline '')."]
+    lines += ["", "## Figures", "", "![main columns per method](bars.png)", ""]
+    if has_panel:
+        lines += ["![one slice through every method, lung window W1500/L-600](panel.png)", ""]
+    return "\n".join(lines)

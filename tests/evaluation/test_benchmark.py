@@ -1,0 +1,228 @@
+"""``ctharmonize benchmark`` on a tiny simulated test set with the shipped baseline and a tiny CycleGAN bundle.
+
+Leaderboard values are recomputed here independently (numpy / scipy / scikit-image on the files, the
+baseline's harmonizer called by hand), not with the benchmark's own helpers.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import ndimage, stats
+from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+from ctharmonize.cli import main
+from ctharmonize.io import read_volume
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bundles"))
+from tiny_bundle_config import write_cyclegan_bundle  # noqa: E402
+
+BASELINE = Path(__file__).resolve().parents[2] / "bundles" / "kernel_normalization_ct_harmonization"
+TINY_DOMAINS = ["siemens_b50f", "siemens_b30f"]  # one pair: only the Siemens paired path is supported
+PAIRED = {"siemens_b50f": "siemens_b30f", "ge_bone": "ge_standard"}
+WINDOW = (-1024.0, 3072.0)
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    from ctharmonize.simulation import generate_dataset
+
+    root = tmp_path_factory.mktemp("benchmark")
+    datalist = generate_dataset(root / "sim", subjects=2, size=96, slices=6, seed=7, split="test", progress=False)
+    tiny = write_cyclegan_bundle(root / "tiny_cyclegan", TINY_DOMAINS, "siemens_b30f")
+    out = root / "board"
+    code = main(["benchmark", "--bundles", str(tiny), "--datalist", str(datalist), "--out", str(out),
+                 "--trust_bundle", "--device", "cpu", "--n_resamples", "200", "--noprogress"])
+    assert code == 0
+    rows = list(csv.DictReader((out / "leaderboard.csv").open(encoding="utf-8")))
+    return {"datalist": datalist, "tiny": tiny, "out": out, "rows": rows,
+            "entries": json.loads(datalist.read_text())["data"], "base": datalist.parent}
+
+
+def _row(rows, role, path):
+    return next(r for r in rows if r["role"] == role and r["path"] == path)
+
+
+def _laa(hu, lung):
+    inside = lung > 0
+    return 100.0 * np.count_nonzero(hu[inside] < -950) / np.count_nonzero(inside)
+
+
+def _pairs(setup, source):
+    """(sharp entry, soft entry) of every subject with ``source`` and its paired soft kernel."""
+    entries = setup["entries"]
+    out = []
+    for e in entries:
+        if e["kernel"] == source:
+            out.append((e, next(r for r in entries if r["subject"] == e["subject"] and r["kernel"] == PAIRED[source])))
+    return out
+
+
+def _read(setup, rel):
+    return read_volume(setup["base"] / rel)
+
+
+def _lung(setup, entry):
+    return np.rint(_read(setup, entry["lung"]).array).astype(np.uint8)
+
+
+def test_writes_every_output_and_one_row_per_method_and_path(setup):
+    out = setup["out"]
+    for name in ("leaderboard.csv", "leaderboard.md", "leaderboard.json", "bars.png", "panel.png"):
+        assert (out / name).is_file(), name
+    assert not (out / "harmonized.tmp").exists()  # scratch volumes removed
+    rows = setup["rows"]
+    assert [r["role"] for r in rows[:3]] == ["none", "baseline", "bundle"]
+    assert len(rows) == 3 * 4
+    tiny = [r for r in rows if r["role"] == "bundle"]
+    assert {r["path"]: r["status"] for r in tiny} == {
+        "siemens_b50f->siemens_b30f": "ok", "ge_bone->ge_standard": "not supported",
+        "ge_bone->siemens_b30f": "not supported", "ge_standard->siemens_b30f": "not supported"}
+    assert all(r["status"] == "ok" for r in rows if r["role"] != "bundle")
+    md = (out / "leaderboard.md").read_text(encoding="utf-8")
+    assert "ctharmonize benchmark --bundles " + str(setup["tiny"]) in md
+    assert "ctharmonize-simulated" in md and "## Beats the baseline?" in md and "not supported" in md
+    doc = json.loads((out / "leaderboard.json").read_text())
+    assert doc["split"] == "test" and len(doc["rows"]) == 12 and doc["datalist"]["name"] == "ctharmonize-simulated"
+    assert math.isfinite(float(_row(rows, "bundle", "siemens_b50f->siemens_b30f")["slices_per_s"]))
+
+
+def test_none_row_matches_numpy_on_the_files(setup):
+    rows = setup["rows"]
+    for source, target in PAIRED.items():
+        row = _row(rows, "none", f"{source}->{target}")
+        sharp_laa, soft_laa, p15, mld, ssims, psnrs, gt_laa, ratios = [], [], [], [], [], [], [], []
+        for sharp_e, soft_e in _pairs(setup, source):
+            sharp, soft = _read(setup, sharp_e["image"]).array, _read(setup, soft_e["image"]).array
+            truth_vol = _read(setup, sharp_e["ground_truth"])
+            truth = truth_vol.array
+            lung = _lung(setup, sharp_e)
+            sharp_laa.append(_laa(sharp, lung))
+            soft_laa.append(_laa(soft, lung))
+            gt_laa.append(_laa(truth, lung))
+            p15.append(np.percentile(sharp[lung > 0], 15) - np.percentile(soft[lung > 0], 15))
+            mld.append(sharp[lung > 0].astype(float).mean() - soft[lung > 0].astype(float).mean())
+            a, b = np.clip(sharp.astype(float), *WINDOW), np.clip(soft.astype(float), *WINDOW)
+            ssims.append(np.mean([structural_similarity(b[k], a[k], data_range=4096.0) for k in range(a.shape[0])]))
+            psnrs.append(peak_signal_noise_ratio(b, a, data_range=4096.0))
+            labels = np.rint(_read(setup, sharp_e["labels"]).array)
+            px = max(2, math.ceil(4.0 / min(truth_vol.spacing[:2])))  # erosion: max(2 px, 4 mm)
+            muscle = ndimage.minimum_filter((labels == 5).astype(np.uint8), size=(1, 2 * px + 1, 2 * px + 1),
+                                            mode="constant") > 0
+            ratios.append(np.std((sharp - truth)[muscle]) / np.std((soft - truth)[muscle]))
+        rmse = math.sqrt(np.mean((np.array(sharp_laa) - np.array(soft_laa)) ** 2))
+        assert float(row["laa950_rmse_pp"]) == pytest.approx(rmse, rel=1e-9)
+        assert float(row["laa950_rmse_ci_low"]) <= rmse * 1.0001 + 1e-9 and float(row["laa950_rmse_ci_high"]) >= 0
+        assert float(row["laa950_gt_rmse_pp"]) == pytest.approx(
+            math.sqrt(np.mean((np.array(sharp_laa) - np.array(gt_laa)) ** 2)), rel=1e-9)
+        assert float(row["perc15_diff_hu"]) == pytest.approx(np.mean(p15), abs=0.05)
+        assert float(row["mld_diff_hu"]) == pytest.approx(np.mean(mld), rel=1e-5)
+        assert float(row["ssim_soft"]) == pytest.approx(np.median(ssims), rel=1e-9)
+        assert float(row["psnr_soft_db"]) == pytest.approx(np.median(psnrs), rel=1e-9)
+        assert float(row["noise_sd_ratio"]) == pytest.approx(np.median(ratios), rel=1e-6)
+        assert float(row["dice_muscle"]) == 1.0 and float(row["dice_sat"]) == 1.0
+        assert row["slices_per_s"] == ""  # nothing was run
+    # unpaired: median LAA of the GE BONE images vs the Siemens B30f images, Mann-Whitney U
+    row = _row(rows, "none", "ge_bone->siemens_b30f")
+    entries = setup["entries"]
+    bone = [_laa(_read(setup, e["image"]).array, _lung(setup, e)) for e in entries if e["kernel"] == "ge_bone"]
+    b30f = [_laa(_read(setup, e["image"]).array, _lung(setup, e)) for e in entries if e["kernel"] == "siemens_b30f"]
+    assert float(row["laa950_median_pct"]) == pytest.approx(np.median(bone), rel=1e-9)
+    assert float(row["laa950_ref_median_pct"]) == pytest.approx(np.median(b30f), rel=1e-9)
+    assert float(row["mwu_p"]) == pytest.approx(stats.mannwhitneyu(bone, b30f).pvalue, rel=1e-9)
+    assert row["laa950_rmse_pp"] == "" and row["ssim_soft"] == ""  # paired columns do not apply
+
+
+def test_baseline_row_matches_its_harmonizer_called_by_hand(setup):
+    from ctharmonize.inference import harmonize_volume
+    from ctharmonize.inference.bundle_harmonizer import load_bundle_harmonizer
+
+    harmonizer = load_bundle_harmonizer(BASELINE, device="cpu")  # with its trained-spacing policy (resample)
+    for source, target in PAIRED.items():
+        after, soft_laa = [], []
+        for sharp_e, soft_e in _pairs(setup, source):
+            volume = _read(setup, sharp_e["image"])
+            out = harmonize_volume(volume, harmonizer, source, target).array
+            lung = _lung(setup, sharp_e)
+            after.append(_laa(out, lung))
+            soft_laa.append(_laa(_read(setup, soft_e["image"]).array, lung))
+        row = _row(setup["rows"], "baseline", f"{source}->{target}")
+        assert float(row["laa950_rmse_pp"]) == pytest.approx(
+            math.sqrt(np.mean((np.array(after) - np.array(soft_laa)) ** 2)), rel=1e-9, abs=1e-9)
+        assert float(row["slices_per_s"]) > 0
+        assert float(row["dice_muscle"]) < 1.0  # a real change of the image
+
+
+def test_beats_baseline_table_compares_with_the_baseline_row(setup):
+    doc = json.loads((setup["out"] / "leaderboard.json").read_text())
+    beats = {b["path"]: b for b in doc["beats_baseline"]}
+    assert len(beats) == 4 and beats["ge_bone->ge_standard"]["status"] == "not supported"
+    siemens = beats["siemens_b50f->siemens_b30f"]
+    tiny = _row(setup["rows"], "bundle", "siemens_b50f->siemens_b30f")
+    base = _row(setup["rows"], "baseline", "siemens_b50f->siemens_b30f")
+    assert siemens["laa950_rmse_pp"] == ("✓" if float(tiny["laa950_rmse_pp"]) < float(base["laa950_rmse_pp"]) else "✗")
+    assert siemens["ssim_gt"] == ("✓" if float(tiny["ssim_gt"]) > float(base["ssim_gt"]) else "✗")
+    assert "laa950_median_pct" not in siemens  # unpaired columns are not compared on a paired path
+    assert siemens["every"] in ("✓", "✗")
+
+
+def test_beats_baseline_directions():
+    from ctharmonize.evaluation.benchmark_table import beats_baseline
+
+    base = {"role": "baseline", "path": "p", "kind": "paired", "status": "ok", "method": "b", "laa950_rmse_pp": 2.0,
+            "noise_sd_ratio": 0.5, "perc15_diff_hu": -10.0, "nps_peak_lpcm": 3.0, "nps_peak_ref_lpcm": 2.0,
+            "ssim_gt": 0.8, "mwu_p": 0.1}
+    cand = {**base, "role": "bundle", "method": "c", "laa950_rmse_pp": 1.0, "noise_sd_ratio": 1.8,
+            "perc15_diff_hu": 12.0, "nps_peak_lpcm": 1.5, "ssim_gt": 0.8}
+    [b] = beats_baseline([base, cand], lambda r: r["role"] == "bundle")
+    assert b["laa950_rmse_pp"] == "✓"  # lower
+    assert b["noise_sd_ratio"] == "✓"  # closer to 1 on a log scale: |log 1.8| = 0.59 < |log 0.5| = 0.69
+    assert b["perc15_diff_hu"] == "✗"  # |12| > |-10|
+    assert b["nps_peak_lpcm"] == "✓"  # |1.5 - 2| < |3 - 2|
+    assert b["ssim_gt"] == "=" and b["dice_muscle"] == "–"  # equal; n/a on both sides
+    assert "mwu_p" not in b  # an unpaired column is not compared on a paired path
+    assert b["every"] == "✗"
+
+
+def test_refuses_an_existing_out_and_a_bad_bundle_with_one_line(setup, tmp_path, capsys):
+    before = sorted(p.name for p in setup["out"].iterdir())
+    capsys.readouterr()
+    args = ["--datalist", str(setup["datalist"]), "--noprogress"]
+    assert main(["benchmark", "--bundles", "", "--out", str(setup["out"]), *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "already exists" in err and "--overwrite" in err
+    assert sorted(p.name for p in setup["out"].iterdir()) == before
+    missing = tmp_path / "no_such_bundle"
+    assert main(["benchmark", "--bundles", str(missing), "--out", str(tmp_path / "o"), *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(missing) in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_overwrite_replaces_an_earlier_leaderboard(setup, tmp_path):
+    out = tmp_path / "none_only"
+    args = ["benchmark", "--bundles", "", "--baseline", "", "--datalist", str(setup["datalist"]), "--out", str(out),
+            "--n_resamples", "50", "--noprogress"]
+    assert main(args) == 0
+    rows = list(csv.DictReader((out / "leaderboard.csv").open(encoding="utf-8")))
+    assert {r["role"] for r in rows} == {"none"} and len(rows) == 4
+    assert "No baseline" in (out / "leaderboard.md").read_text(encoding="utf-8")
+    assert main([*args, "--overwrite"]) == 0
+    assert (out / "leaderboard.csv").is_file()
+
+
+def test_noise_region_erodes_by_two_pixels_or_four_mm():
+    from ctharmonize.evaluation.benchmark_measures import erosion_pixels, noise_region
+
+    assert erosion_pixels((3.6, 3.6, 2.0)) == 2 and erosion_pixels((1.3, 1.3)) == 4 and erosion_pixels((0.7, 0.8)) == 6
+    labels = np.zeros((2, 40, 40), np.uint8)
+    labels[:, 10:30, 5:35] = 5
+    labels[1, 0:3, 0:3] = 5  # too small to survive
+    region = noise_region(labels, 5, 3)
+    assert region[0].sum() == (20 - 6) * (30 - 6) and np.array_equal(region[0], region[1])
