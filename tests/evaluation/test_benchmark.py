@@ -205,6 +205,23 @@ def test_refuses_an_existing_out_and_a_bad_bundle_with_one_line(setup, tmp_path,
     assert not (tmp_path / "o").exists()
 
 
+def test_refuses_an_output_inside_the_default_baseline_bundle(setup, tmp_path, monkeypatch, capsys):
+    import shutil
+
+    from ctharmonize.evaluation import benchmark
+
+    copy = tmp_path / "baseline"  # a copy (same code digest: trusted), so a failure cannot write into the repo
+    shutil.copytree(BASELINE, copy, ignore=shutil.ignore_patterns("eval", "sample", "train_output*"))
+    monkeypatch.setattr(benchmark, "default_baseline", lambda: copy)
+    capsys.readouterr()
+    out = copy / "leaderboard"
+    assert main(["benchmark", "--bundles", "", "--datalist", str(setup["datalist"]), "--out", str(out),
+                 "--noprogress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(copy) in err
+    assert not out.exists()
+
+
 def test_overwrite_replaces_an_earlier_leaderboard(setup, tmp_path):
     out = tmp_path / "none_only"
     args = ["benchmark", "--bundles", "", "--baseline", "", "--datalist", str(setup["datalist"]), "--out", str(out),

@@ -417,8 +417,8 @@ def run_benchmark(
     bundles = comma_list(bundles)
     command_line = _command_line(dict(locals()))
     check_spacing_policy(spacing_policy)
-    check_output(out, [datalist, *bundles, baseline or None], overwrite)
     methods = plan_methods(bundles, baseline, trust_bundle)
+    check_output(out, [datalist, *(m.bundle for m in methods if m.bundle is not None)], overwrite)
     entries, source = datalist_entries(datalist, split)
     if not entries:
         raise DatalistError(source, f"no entries in split {split!r} to benchmark")
