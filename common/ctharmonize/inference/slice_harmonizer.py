@@ -3,13 +3,16 @@
 The translator (:mod:`ctharmonize.networks.translator`) maps (B, 1, H, W) slices in **[-1, 1]**
 (HU window scaled) from a source to a target domain. :class:`SliceHarmonizer` does everything
 around it: HU window scaling, batching of axial slices, padding to the translator's own
-``spatial_multiple``, AMP on GPU, clipping the output HU to the trained window and restoring
-outside-FOV voxels. Its call is the ``Harmonizer`` protocol: ``harmonizer(volume_hu, source,
+``spatial_multiple``, AMP on GPU, a frozen TorchScript path on CPU, clipping the output HU to the
+trained window and restoring outside-FOV voxels. Its call is the ``Harmonizer`` protocol: ``harmonizer(volume_hu, source,
 target) -> volume_hu``.
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
+import warnings
 from collections.abc import Callable, Mapping
 
 import numpy as np
@@ -22,7 +25,14 @@ from ctharmonize.inference.source_domain import check_model_domain
 from ctharmonize.networks.translator import check_translator
 from ctharmonize.transforms import HU_MAX, HU_MIN, hu_to_unit, unit_to_hu
 
-__all__ = ["SliceHarmonizer", "default_batch_size"]
+__all__ = ["COMPILE_MIN_VOXELS", "SliceHarmonizer", "default_batch_size", "freeze_path"]
+
+log = logging.getLogger(__name__)
+
+#: ``compile=None`` compiles a CPU call when the volume has at least this many voxels (8 slices of 512²):
+#: scripting and freezing the shipped multipath path costs about 0.3-0.7 s, amortised only over a few
+#: 512² slices (a 32 x 128² validation volume stays eager).
+COMPILE_MIN_VOXELS = 8 * 512 * 512
 
 
 def default_batch_size(device: str | torch.device | None = None) -> int:
@@ -31,6 +41,16 @@ def default_batch_size(device: str | torch.device | None = None) -> int:
     ``benchmarks/bench_clinical_path.py``). ``device`` None: CUDA when available."""
     on_cuda = torch.device(device).type == "cuda" if device is not None else torch.cuda.is_available()
     return 8 if on_cuda else 1
+
+
+def freeze_path(path: nn.Module) -> torch.jit.ScriptModule:
+    """``path`` (one translator path, ``x -> y``) scripted, frozen and optimised for inference
+    (``torch.jit.optimize_for_inference``, fp32); ``path`` is put in eval mode. The weights become graph
+    constants, some shared with ``path`` and some copied (prepacked convolutions): the result is valid only
+    for the weights as they were, so make it anew after they change. Raises what scripting raises."""
+    with warnings.catch_warnings():  # torch 2.9+ marks TorchScript deprecated; a failure here falls back to eager
+        warnings.filterwarnings("ignore", message=r"`torch\.jit\.", category=DeprecationWarning)
+        return torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.script(path.eval())))
 
 
 class SliceHarmonizer:
@@ -44,6 +64,15 @@ class SliceHarmonizer:
         batch_size: slices per forward pass (default :func:`default_batch_size`).
         device: torch device; default CUDA when available, else CPU.
         amp: bf16 autocast on CUDA (ignored on CPU).
+        compile: on CPU, run the slices through :func:`freeze_path` of the translator's
+            ``path(source, target)``: fp32, the same HU as eager within float rounding. The frozen path
+            is kept per (source, target) under a hash of the path's class, structure and the bytes of
+            every parameter and buffer, so any weight change (checkpoint selection calls the same
+            harmonizer on a live network whose weights change between calls) makes a new one; kept,
+            because torch never frees a frozen module's graph (about 5 MB per freeze of the shipped
+            model, pytorch issue 96726). None (default): on when the volume has at least
+            :data:`COMPILE_MIN_VOXELS` voxels. A path that cannot be scripted (e.g. a third-party
+            translator) runs eager, with a debug log. Ignored on other devices (CUDA stays eager + AMP).
         progress: optional callback ``progress(done_slices, total_slices)``.
         checkpoint_networks: how the bundle's training checkpoints hold the translator (for
             :meth:`export`, see :class:`HUPath`).
@@ -59,6 +88,7 @@ class SliceHarmonizer:
         amp: bool = True,
         progress: Callable[[int, int], None] | None = None,
         checkpoint_networks: Mapping[str, str] | None = None,
+        compile: bool | None = None,
     ) -> None:
         self.translator = check_translator(translator)
         self.device = torch.device(device) if device is not None else torch.device(
@@ -73,6 +103,13 @@ class SliceHarmonizer:
         self.amp = bool(amp) and self.device.type == "cuda"
         self.progress = progress
         self.checkpoint_networks = dict(checkpoint_networks or {})
+        self.compile = None if compile is None else bool(compile)
+        # (source, target) -> (weights hash, frozen path or None when it cannot be scripted)
+        self._frozen: dict[tuple[str, str], tuple[str, torch.jit.ScriptModule | None]] = {}
+
+    def __getstate__(self) -> dict[str, object]:
+        """Copy / pickle without the frozen paths (TorchScript modules do not pickle; they are remade)."""
+        return {**self.__dict__, "_frozen": {}}
 
     @property
     def domains(self) -> tuple[str, ...]:
@@ -91,6 +128,65 @@ class SliceHarmonizer:
             mode = "reflect" if ph < h and pw < w else "replicate"
             x = F.pad(x, (0, pw, 0, ph), mode=mode)
         return x, h, w
+
+    def _compiles(self, shape: tuple[int, ...]) -> bool:
+        """Whether a call on a volume of ``shape`` runs through a frozen path (see ``compile``)."""
+        if self.device.type != "cpu":
+            return False
+        if self.compile is not None:
+            return self.compile
+        return int(np.prod(shape)) >= COMPILE_MIN_VOXELS
+
+    def _slice_fn(self, net: nn.Module, source: str, target: str,
+                  shape: tuple[int, ...]) -> Callable[[torch.Tensor], torch.Tensor]:
+        """The [-1, 1] → [-1, 1] batch function of this call: a frozen path made now, else eager ``net``.
+
+        Falls back to eager (debug log) when the path cannot be scripted or its frozen form fails on the
+        first batch: any translator may come here, and eager is always correct."""
+
+        def eager(x: torch.Tensor) -> torch.Tensor:
+            return net(x, source, target)
+
+        if not self._compiles(shape):
+            return eager
+        frozen = self._frozen_path(net, source, target)
+        if frozen is None:
+            return eager
+        chosen: list[Callable[[torch.Tensor], torch.Tensor]] = []
+
+        def run(x: torch.Tensor) -> torch.Tensor:
+            if chosen:
+                return chosen[0](x)
+            try:
+                y = frozen(x)
+                chosen.append(frozen)
+            except Exception as err:
+                _not_compiled(net, source, target, err)
+                self._frozen[source, target] = (self._frozen[source, target][0], None)
+                chosen.append(eager)
+                y = eager(x)
+            return y
+
+        return run
+
+    def _frozen_path(self, net: nn.Module, source: str, target: str) -> torch.jit.ScriptModule | None:
+        """The frozen ``source`` → ``target`` path for the weights ``net`` has now (None: not scriptable)."""
+        try:
+            path = net.path(source, target)
+            key = f"{id(net)}:{_weights_hash(path)}"
+        except Exception as err:
+            _not_compiled(net, source, target, err)
+            return None
+        cached = self._frozen.get((source, target))
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        try:
+            frozen: torch.jit.ScriptModule | None = freeze_path(path)
+        except Exception as err:
+            _not_compiled(net, source, target, err)
+            frozen = None
+        self._frozen[source, target] = (key, frozen)
+        return frozen
 
     @torch.no_grad()
     def __call__(self, volume_hu: np.ndarray, source: str, target: str,
@@ -111,12 +207,13 @@ class SliceHarmonizer:
         out = np.empty_like(hu)
         total = hu.shape[0]
         try:
+            run = self._slice_fn(net, source, target, hu.shape)
             for start in range(0, total, self.batch_size):
                 stop = min(start + self.batch_size, total)
                 x = torch.from_numpy(hu[start:stop]).unsqueeze(1).to(self.device)
                 x, h, w = self._pad(hu_to_unit(x, self.hu_min, self.hu_max))
                 with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.amp):
-                    y = net(x, source, target)
+                    y = run(x)
                 y = unit_to_hu(y.float()[..., :h, :w].clamp(-1.0, 1.0), self.hu_min, self.hu_max)
                 out[start:stop] = y.squeeze(1).cpu().numpy()
                 if self.progress is not None:
@@ -134,3 +231,22 @@ class SliceHarmonizer:
         check_model_domain(source, self.domains, "source")
         check_model_domain(target, self.domains, "target")
         return HUPath(self.translator, source, target, self.hu_min, self.hu_max, self.checkpoint_networks).eval()
+
+
+def _weights_hash(path: nn.Module) -> str:
+    """Hash of ``path``'s class, repr and every parameter and buffer (name, dtype, shape, bytes)."""
+    head = f"{type(path).__module__}.{type(path).__qualname__}\n{path!r}"
+    digest = hashlib.blake2b(head.encode(), digest_size=16)
+    for kind, named in (("p", path.named_parameters()), ("b", path.named_buffers())):
+        for name, tensor in named:
+            t = tensor.detach().cpu().contiguous().reshape(-1)
+            digest.update(f"{kind}:{name}:{t.dtype}:{tuple(tensor.shape)};".encode())
+            digest.update(t.view(torch.uint8).numpy())
+    return digest.hexdigest()
+
+
+def _not_compiled(net: nn.Module, source: str, target: str, err: Exception) -> None:
+    """Debug-log why this call runs eager."""
+    first = (str(err).strip().splitlines() or [""])[0]
+    log.debug("%s path %s -> %s not compiled, running eager (%s: %s)", type(net).__name__, source, target,
+              type(err).__name__, first)
