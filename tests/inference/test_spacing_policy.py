@@ -30,6 +30,7 @@ from ctharmonize.inference import (
     load_bundle_harmonizer,
     spacing_policy_of,
 )
+from ctharmonize.inference.spacing_policy import resample_inplane
 from ctharmonize.io import read_volume, write_volume
 from ctharmonize.io.volume import Volume
 from ctharmonize.networks import CycleGANPair, ResnetGenerator
@@ -286,3 +287,17 @@ def test_loading_a_bundle_with_a_malformed_range_fails_in_one_line(tmp_path):
     root = write_cyclegan_bundle(tmp_path / "bad", DOMAINS, "ge_standard", trained_pixel_spacing_mm=[0.9, 0.5])
     with pytest.raises(ConfigError, match=r"metadata.json: trained_pixel_spacing_mm must be \[min, max\]"):
         load_bundle_harmonizer(root, trust=True)
+
+
+def test_coarsening_low_passes_first_so_noise_does_not_fold_back():
+    """A 4x coarser grid of white noise: point sampling keeps SD ~ 1 (aliasing); the anti-aliasing Gaussian
+    (sigma 1.5 px) leaves about 1 / (2 sqrt(pi) 1.5) = 0.19 (independent: the Gaussian's noise gain)."""
+    noise = np.random.default_rng(0).normal(0.0, 1.0, (2, 256, 256)).astype(np.float32)
+    coarse = resample_inplane(noise, (64, 64), order=3)
+    assert coarse.dtype == np.float32 and coarse.shape == (2, 64, 64)
+    assert 0.15 < float(coarse.std()) < 0.25
+    flat = np.full((1, 256, 256), -850.0, np.float32)  # a constant stays that constant (gain 1 at DC)
+    np.testing.assert_allclose(resample_inplane(flat, (64, 64), order=3), -850.0, atol=1e-3)
+    mask = np.random.default_rng(1).random((1, 256, 256)) > 0.5  # masks are never filtered: plain nearest neighbour
+    direct = ndimage.zoom(mask[0].astype(np.uint8), 0.25, order=0, mode="nearest", grid_mode=True).astype(bool)
+    np.testing.assert_array_equal(resample_inplane(mask, (64, 64), order=0)[0], direct)

@@ -132,14 +132,21 @@ def resample_inplane(array: np.ndarray, shape_yx: tuple[int, int], order: int) -
     (half-sample symmetric, the boundary that fits that grid). ``order`` 3 (cubic B-spline with its prefilter)
     for HU: linear interpolation would itself act as a low-pass filter (its response falls to about 0.4 at the
     source grid's Nyquist frequency), i.e. soften the image like a kernel, which is what the harmonizer is to
-    change; the spline keeps the pass band nearly flat. No anti-aliasing filter: a scanner reconstructing on a
-    coarser grid samples the filtered image at the new pixel centres, which is what interpolation does.
-    ``order`` 0 (nearest neighbour) for masks. Returns the input's dtype.
+    change; the spline keeps the pass band nearly flat. Coarsening (zoom < 1) first low-passes each slice with
+    a Gaussian of sigma = (1/zoom - 1)/2 source pixels per axis (scikit-image's ``resize`` anti-aliasing): an
+    FBP reconstruction on the coarser grid (the simulator's, and a scanner's at a larger FOV) filters the
+    projections only up to that grid's Nyquist frequency, whereas plain point sampling of a 0.7 mm image
+    folds its noise above that frequency back into the band.
+    ``order`` 0 (nearest neighbour) for masks, never filtered. Returns the input's dtype.
     """
     ny, nx = array.shape[1:]
     zoom = (shape_yx[0] / ny, shape_yx[1] / nx)
     mode = "reflect" if order > 0 else "nearest"
     source = array.astype(np.uint8) if array.dtype == bool else array
+    sigma = tuple(max(0.0, (1.0 / z - 1.0) / 2.0) for z in zoom)
+    if order > 0 and any(sg > 0 for sg in sigma) and len(source):
+        source = np.stack([ndimage.gaussian_filter(s.astype(np.float32, copy=False), sigma, mode="reflect")
+                           for s in source]).astype(array.dtype, copy=False)
     out = np.stack([ndimage.zoom(s, zoom, order=order, mode=mode, grid_mode=True) for s in source]) \
         if len(source) else np.empty((0, *shape_yx), source.dtype)
     return out.astype(bool) if array.dtype == bool else out
