@@ -44,7 +44,7 @@ def default_batch_size(device: str | torch.device | None = None) -> int:
 
 
 def freeze_path(path: nn.Module) -> torch.jit.ScriptModule:
-    """``path`` (one translator path, ``x -> y``) scripted, frozen and optimised for inference
+    """``path`` (one translator path, (B, 1, H, W) in [-1, 1] -> the same) scripted, frozen and optimised for inference
     (``torch.jit.optimize_for_inference``, fp32); ``path`` is put in eval mode. The weights become graph
     constants, some shared with ``path`` and some copied (prepacked convolutions): the result is valid only
     for the weights as they were, so make it anew after they change. Raises what scripting raises."""
