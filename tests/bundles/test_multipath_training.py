@@ -114,6 +114,22 @@ def test_tissue_loss_labels_restrict_the_statistic(toy):
     assert not math.isclose(subset, _tissue_mse(real, fake, labels), rel_tol=1e-3)
 
 
+def test_cycle_factor_compares_block_averages(toy):
+    """``cycle_factor`` 4: the cycle L1 is between 4x4 block means (hand-computed), not pixels; < 1 is refused."""
+    trainer = _trainer(toy, "none", max_epochs=1, epoch_length=1, cycle_factor=4)
+    trainer.run()
+    out, batch, fakes = trainer.state.output, trainer.state.batch, trainer.state.fakes
+    ((s, t),) = trainer.paths_for_iteration(1)
+    real, rec = batch[f"image_{s}"].numpy(), fakes[f"rec_{s}_via_{t}"].numpy()
+    n, _, h, w = real.shape
+    pool = lambda x: x.reshape(n, 1, h // 4, 4, w // 4, 4).mean(axis=(3, 5))  # noqa: E731
+    pooled = np.abs(pool(rec) - pool(real)).mean()
+    assert math.isclose(float(out[f"G/cycle_{s}_to_{t}"]), pooled, rel_tol=1e-5)
+    assert not math.isclose(pooled, np.abs(rec - real).mean(), rel_tol=1e-4)
+    with pytest.raises(ConfigError, match="cycle_factor must be >= 1"):
+        _trainer(toy, "none", cycle_factor=0)
+
+
 def test_paths_are_seeded_per_iteration_and_configurable(toy):
     a = _trainer(toy, "none", seed=5)
     b = _trainer(toy, "none", seed=5)

@@ -84,7 +84,7 @@ def test_which_folders_become_models(tmp_path):
     edited = folder / "edited_multipath"
     shutil.copytree(folder / "copy_of_multipath", edited)
     config = edited / "configs" / "inference.json"
-    config.write_text(config.read_text().replace('"amp": true', '"amp": false'))
+    config.write_text(config.read_text().replace('"amp": "auto"', '"amp": "none"'))
 
     assert sorted(core.find_bundles(folder)) == ["copy_of_multipath", "edited_multipath"]
     served, refused = core.serve_bundles(folder)
@@ -163,7 +163,7 @@ def test_untrusted_bundle_is_not_loaded(tmp_path):
     edited = tmp_path / "edited"
     shutil.copytree(MULTIPATH, edited, ignore=shutil.ignore_patterns("sample", "eval"))
     config = edited / "configs" / "inference.json"
-    config.write_text(config.read_text().replace('"amp": true', '"amp": false'))
+    config.write_text(config.read_text().replace('"amp": "auto"', '"amp": "none"'))
     with pytest.raises(core.ConfigError, match="not a trusted bundle"):
         core.BundleHarmonization(edited)
     assert core.BundleHarmonization(edited, trust=True).default_target

@@ -65,7 +65,7 @@ def test_misspelled_compress_on_convert_writes_nothing(capsys, scan, tmp_path):
     ("--device", "tpu9", "--device 'tpu9' is not a device"),
     ("--batch_size", "many", "--batch_size expects an integer, got 'many'"),
     ("--batch_size", "0", "--batch_size must be >= 1"),
-    ("--amp", "maybe", "--amp expects true or false"),
+    ("--amp", "maybe", "amp must be one of auto, bf16, none (or true / false), got 'maybe'"),
 ])
 def test_bad_values_are_refused_before_any_work(capsys, scan, tmp_path, flag, value, text):
     out = tmp_path / "h.nii.gz"

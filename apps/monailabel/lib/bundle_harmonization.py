@@ -130,13 +130,13 @@ class BundleHarmonization:
         amp, batch_size: as ``ctharmonize harmonize --amp / --batch_size`` (default: the same defaults).
     """
 
-    def __init__(self, bundle: str | os.PathLike, trust: bool = False, amp: bool = True,
+    def __init__(self, bundle: str | os.PathLike, trust: bool = False, amp: bool | str = "auto",
                  batch_size: int | None = None) -> None:
         from ctharmonize.inference import bundle_default_target, bundle_model_name, read_bundle_config
 
         self.bundle = Path(bundle).resolve()
         self.trust = bool(trust)
-        self.amp = bool(amp)
+        self.amp = amp
         self.batch_size = batch_size
         parser = read_bundle_config(self.bundle, trust=self.trust)  # the trust check happens here
         self.default_target = bundle_default_target(parser)

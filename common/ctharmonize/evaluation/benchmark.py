@@ -378,6 +378,7 @@ def run_benchmark(
     baseline: str | None = None,
     device: str | None = None,
     batch_size: int | None = None,
+    amp: bool | str | None = None,
     overwrite: bool = False,
     panel_subject: str | None = None,
     trust_bundle: bool = False,
@@ -394,7 +395,7 @@ def run_benchmark(
         bundles: bundle folders to rank (a list, or comma-separated); baseline: see :func:`plan_methods`.
         datalist: datalist JSON (simulated: with ``ground_truth``, ``labels``, ``lung``).
         out: output folder: leaderboard.csv / .md / .json, bars.png, panel.png.
-        device, batch_size: override every bundle's torch device / slices per pass.
+        device, batch_size, amp: override every bundle's torch device / slices per pass / precision.
         panel_subject: subject of panel.png (default the first with a paired scan).
         trust_bundle: run bundles that are not trusted otherwise.
         backend: body-composition / lung segmentation backend; n_resamples, seed: bootstrap of the CI.
@@ -410,6 +411,7 @@ def run_benchmark(
     from ctharmonize.data import datalist_entries
     from ctharmonize.evaluation.run import write_csv, write_json
     from ctharmonize.inference.bundle_harmonizer import load_bundle_harmonizer
+    from ctharmonize.inference.slice_harmonizer import amp_mode
     from ctharmonize.inference.spacing_policy import check_spacing_policy
     from ctharmonize.io.atomic import atomic_path
     from ctharmonize.io.output_check import check_output
@@ -417,6 +419,7 @@ def run_benchmark(
     bundles = comma_list(bundles)
     command_line = _command_line(dict(locals()))
     check_spacing_policy(spacing_policy)
+    amp = None if amp is None else amp_mode(amp)
     methods = plan_methods(bundles, baseline, trust_bundle)
     check_output(out, [datalist, *(m.bundle for m in methods if m.bundle is not None)], overwrite)
     entries, source = datalist_entries(datalist, split)
@@ -437,7 +440,7 @@ def run_benchmark(
         for m, method in enumerate(methods):
             timer = None
             if method.bundle is not None:
-                timer = TimedHarmonizer(load_bundle_harmonizer(method.bundle, device=device, batch_size=batch_size,
+                timer = TimedHarmonizer(load_bundle_harmonizer(method.bundle, device=device, batch_size=batch_size, amp=amp,
                                                                trust=trust_bundle, spacing_policy=spacing_policy))
             for kind in ("paired", "unpaired"):
                 rows += _method_rows(method, timer, kind, entries, present, scratch / f"{m}_{kind}", input_labels,
@@ -454,7 +457,7 @@ def run_benchmark(
             "kernels": {k: sum(1 for s in full.scans if s.kernel == k) for k in full.kernels},
             "reference_kernel": DEFAULT_REFERENCE_KERNEL,
             "settings": {"backend": backend, "threshold_hu": THRESHOLD_HU, "n_resamples": n_resamples, "seed": seed,
-                         "device": device, "batch_size": batch_size, "spacing_policy": spacing_policy,
+                         "device": device, "batch_size": batch_size, "amp": amp, "spacing_policy": spacing_policy,
                          "noise_region": f"skeletal muscle ({NOISE_LABEL}) eroded in-plane by max({NOISE_EROSION_PX} px, "
                                          f"{NOISE_EROSION_MM:g} mm)"},
             "methods": [{"name": m.name, "role": m.role, "bundle": m.bundle} for m in methods],

@@ -313,6 +313,7 @@ def benchmark(
     baseline: str | None = None,
     device: str | None = None,
     batch_size: int | None = None,
+    amp: bool | str | None = None,
     overwrite: bool = False,
     panel_subject: str | None = None,
     trust_bundle: bool = False,
@@ -335,6 +336,7 @@ def benchmark(
         baseline: the classical baseline bundle (default bundles/kernel_normalization_ct_harmonization;
             '' for none); added unless already in ``--bundles``.
         device, batch_size: torch device and slices per pass for every bundle (default each bundle's).
+        amp: inference precision for every bundle, "auto", "bf16" or "none" (default each bundle's).
         overwrite: replace an earlier ctharmonize output at ``out`` (nothing else is replaced).
         panel_subject: subject shown in panel.png (default the first with a paired scan).
         trust_bundle: run the configs of bundles that are not trusted otherwise.
@@ -349,7 +351,7 @@ def benchmark(
 
     doc = run_benchmark(
         bundles, datalist, out, split=split, baseline=baseline,
-        device=str(resolve_device(device)) if device else None, batch_size=batch_size, overwrite=overwrite,
+        device=str(resolve_device(device)) if device else None, batch_size=batch_size, amp=amp, overwrite=overwrite,
         panel_subject=panel_subject, trust_bundle=trust_bundle, backend=backend, n_resamples=int(n_resamples),
         seed=int(seed), progress=progress, spacing_policy=spacing_policy,
     )

@@ -89,7 +89,7 @@ def _parsed(parser, item: str) -> Any:
 
 def load_bundle_harmonizer(bundle_dir: str | os.PathLike | None = None, *, parser=None,
                            device: str | None = None, weights: str | os.PathLike | None = None,
-                           batch_size: int | None = None, amp: bool | None = None, trust: bool = False,
+                           batch_size: int | None = None, amp: bool | str | None = None, trust: bool = False,
                            spacing_policy: str = "resample", **overrides: Any) -> Harmonizer:
     """The bundle's ``harmonizer`` item, weights loaded, on ``device``, with the metadata's trained in-plane
     spacing range and ``spacing_policy`` attached (:func:`~ctharmonize.inference.attach_spacing_policy`).
@@ -97,7 +97,8 @@ def load_bundle_harmonizer(bundle_dir: str | os.PathLike | None = None, *, parse
     Args:
         bundle_dir: the bundle folder (or pass an already read ``parser``).
         parser: a :func:`read_bundle_config` parser to reuse (the config is then read only once).
-        device, batch_size, amp: override the config's ``device`` / ``batch_size`` / ``amp``.
+        device, batch_size, amp: override the config's ``device`` / ``batch_size`` / ``amp`` (``amp``: see
+            :class:`~ctharmonize.inference.SliceHarmonizer`).
         weights: checkpoint to use instead of the config's ``ckpt_path`` (``models/model.pt``).
         trust: see :func:`read_bundle_config`.
         spacing_policy: ``"resample"`` (default) or ``"refuse"`` a volume outside the metadata's

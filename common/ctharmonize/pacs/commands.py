@@ -162,7 +162,7 @@ def pacs_harmonize(
     trust_bundle: bool = False,
     device: str | None = None,
     batch_size: int | None = None,
-    amp: bool = True,
+    amp: bool | str = "auto",
     rules: str | None = None,
     allow_non_axial: bool = False,
     assume_rescale: str | None = None,
@@ -188,7 +188,8 @@ def pacs_harmonize(
         trust_bundle: run the configs of a bundle that is not trusted otherwise (a bundle config is code).
         device: cpu, cuda or cuda:N (default: CUDA when available).
         batch_size: axial slices per forward pass.
-        amp: bf16 autocast on CUDA (ignored on CPU).
+        amp: bf16 autocast: "auto" (default: on CUDA, fp32 on CPU), "bf16" (CPU too: about 2x faster
+            there, measurements change slightly, see the model card) or "none" (fp32; also --noamp).
         rules: series selection rules JSON for --study (MONAI Deploy DICOMSeriesSelectorOperator format;
             default: CT, axial, ORIGINAL, known kernel).
         allow_non_axial: harmonize sagittal/coronal reformats with the axial-trained network anyway.
@@ -209,6 +210,7 @@ def pacs_harmonize(
         read_bundle_config,
     )
     from ctharmonize.inference.commands import harmonize
+    from ctharmonize.inference.slice_harmonizer import amp_mode
     from ctharmonize.inference.spacing_policy import check_spacing_policy
     from ctharmonize.io.series_rules import load_rules
 
@@ -224,6 +226,7 @@ def pacs_harmonize(
     if rules is not None:
         load_rules(rules)  # a bad rules file fails before the PACS is asked anything
     check_spacing_policy(spacing_policy)
+    amp = amp_mode(amp)
     parser = read_bundle_config(bundle, trust=trust_bundle)
     target = str(target) if target is not None else bundle_default_target(parser)
     model_name = bundle_model_name(parser)
