@@ -28,6 +28,7 @@ from ctharmonize.inference.spacing_policy import (
     spacing_policy_of,
 )
 from ctharmonize.inference.weight_averaging import average_network_weights
+from ctharmonize.inference.weight_merging import merge_network_weights
 from ctharmonize.io.network_weights import load_network_weights, read_network_state
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "SpacingPolicy",
     "attach_spacing_policy",
     "average_network_weights",
+    "merge_network_weights",
     "bundle_default_target",
     "bundle_model_name",
     "check_model_domain",

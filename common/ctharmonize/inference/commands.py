@@ -245,6 +245,26 @@ def average_weights(paths: str | list | tuple, out: str, overwrite: bool = False
     return out
 
 
+def merge_weights(paths: str | list | tuple, out: str, overwrite: bool = False) -> str:
+    """Merge separately trained parts of one model (e.g. the pairs of a CycleGAN bundle) into one ``model.pt``.
+
+    Args:
+        paths: plain state-dict files (each run's ``models/model.pt``), a list or a comma-separated
+            string; at least two, no key in two of them.
+        out: output state-dict file (written atomically).
+        overwrite: replace an earlier ctharmonize output at ``out``.
+    """
+    from ctharmonize.cli import comma_list
+    from ctharmonize.inference.weight_merging import merge_network_weights
+    from ctharmonize.io.output_check import check_output
+
+    files = comma_list(paths)
+    check_output(out, files, overwrite)
+    merged = merge_network_weights(files, out, overwrite=overwrite)
+    print(f"{out}: {len(merged)} tensors from {len(files)} weight files", file=sys.stderr)
+    return out
+
+
 def export(bundle: str, out: str, source: str, target: str | None = None, overwrite: bool = False,
            weights: str | None = None, trust_bundle: bool = False) -> str:
     """Export one source -> target path of a bundle's harmonizer as TorchScript (HU in, HU out).

@@ -13,6 +13,7 @@ from ctharmonize.networks.blocks import (
     deconv_norm_act,
     norm_layer,
 )
+from ctharmonize.networks.cyclegan_pairs import CycleGANPairs, pair_name
 from ctharmonize.networks.nets import (
     DEFAULT_DOMAINS,
     VGG_CONFIGS,
@@ -39,6 +40,8 @@ __all__ = [
     "BandGainPath",
     "CBAM",
     "CycleGANPair",
+    "CycleGANPairs",
+    "pair_name",
     "IdentityPath",
     "Translator",
     "check_translator",

@@ -1,0 +1,72 @@
+"""Several one-to-one CycleGANs as one translator: ``source → target`` runs the pair trained on those two domains."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import torch
+from torch import nn
+
+from ctharmonize.errors import UnknownDomainError
+from ctharmonize.networks.nets.domain_names import check_domain, check_domain_names
+from ctharmonize.networks.nets.resnet_generator import ResnetGenerator
+from ctharmonize.networks.translator import CycleGANPair, IdentityPath
+
+__all__ = ["CycleGANPairs", "pair_name"]
+
+
+def pair_name(a: str, b: str) -> str:
+    """The key of the pair ``(a, b)`` in :class:`CycleGANPairs` and in its weights file: ``"a__b"``."""
+    return f"{a}__{b}"
+
+
+class CycleGANPairs(nn.Module):
+    """Translator over several :class:`CycleGANPair`\\ s of :class:`ResnetGenerator`\\ s (Zhu et al. 2017).
+
+    Args:
+        pairs: ``[[a, b], ...]``: the domain pairs, each trained as its own CycleGAN (``G_AB``: a → b).
+        ngf, n_blocks, norm: the ResNet generators' width, residual blocks (9: resnet_9blocks) and norm.
+
+    ``forward(x, source, target)``: (B, 1, H, W) in [-1, 1] → the same, through the pair holding both
+    domains (identity when source == target); a source/target that no pair joins is a one-line
+    :class:`UnknownDomainError`. ``domains`` is every pair's domains in order of first appearance. The
+    state dict holds ``pairs.<a>__<b>.G_AB.*`` / ``.G_BA.*``: a one-pair training run's ``model.pt`` and
+    the ``model.pt`` of several pairs (``ctharmonize merge-weights`` of the runs) load into the same class.
+    """
+
+    def __init__(self, pairs: Sequence[Sequence[str]], ngf: int = 64, n_blocks: int = 9, norm: str = "instance"):
+        super().__init__()
+        built: dict[str, CycleGANPair] = {}
+        for pair in pairs:
+            a, b = check_domain_names(list(pair)) if len(pair) == 2 else (None, None)
+            if a is None:
+                raise UnknownDomainError(None, f"a CycleGAN pair joins two domains, got {list(pair)}")
+            if pair_name(a, b) in built or pair_name(b, a) in built:
+                raise UnknownDomainError(None, f"the pair {a}, {b} is listed twice")
+            built[pair_name(a, b)] = CycleGANPair(ResnetGenerator(ngf=ngf, n_blocks=n_blocks, norm=norm),
+                                                  ResnetGenerator(ngf=ngf, n_blocks=n_blocks, norm=norm), [a, b])
+        if not built:
+            raise UnknownDomainError(None, "CycleGANPairs needs at least one pair")
+        self.pairs = nn.ModuleDict(built)
+        self._domains = tuple(dict.fromkeys(d for p in built.values() for d in p.domains))
+        self.spatial_multiple = max(p.spatial_multiple for p in built.values())
+
+    @property
+    def domains(self) -> tuple[str, ...]:
+        return self._domains
+
+    def path(self, source: str, target: str) -> nn.Module:
+        check_domain(source, self.domains, "source domain")
+        check_domain(target, self.domains, "target domain")
+        if source == target:
+            return IdentityPath()
+        for pair in self.pairs.values():
+            if {source, target} == set(pair.domains):
+                return pair.path(source, target)
+        trained = ", ".join(f"{a} <-> {b}" for a, b in (p.domains for p in self.pairs.values()))
+        raise UnknownDomainError(None, f"no CycleGAN pair was trained for {source} -> {target} (this model's pairs: "
+                                       f"{trained})")
+
+    def forward(self, x: torch.Tensor, source: str, target: str,
+                condition: Mapping[str, torch.Tensor] | None = None) -> torch.Tensor:
+        return self.path(source, target)(x)

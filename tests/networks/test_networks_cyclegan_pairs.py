@@ -1,0 +1,63 @@
+"""``CycleGANPairs`` (several one-to-one CycleGANs as one translator) and ``ctharmonize merge-weights``."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from ctharmonize.cli import main
+from ctharmonize.errors import UnknownDomainError, WeightsError
+from ctharmonize.inference import SliceHarmonizer, load_network_weights, merge_network_weights
+from ctharmonize.networks import CycleGANPairs, check_translator
+
+PAIRS = [["ge_bone", "siemens_b30f"], ["siemens_b50f", "siemens_b30f"]]
+
+
+def _pairs(pairs=PAIRS, seed: int = 0) -> CycleGANPairs:
+    torch.manual_seed(seed)
+    return CycleGANPairs(pairs, ngf=4, n_blocks=1)
+
+
+def test_each_direction_runs_its_own_pairs_generator():
+    net = check_translator(_pairs()).eval()
+    assert net.domains == ("ge_bone", "siemens_b30f", "siemens_b50f") and net.spatial_multiple == 4
+    x = torch.rand(2, 1, 16, 16) * 2 - 1
+    with torch.no_grad():
+        bone = net.pairs["ge_bone__siemens_b30f"]
+        b50f = net.pairs["siemens_b50f__siemens_b30f"]
+        torch.testing.assert_close(net(x, "ge_bone", "siemens_b30f"), bone.G_AB(x))
+        torch.testing.assert_close(net(x, "siemens_b30f", "ge_bone"), bone.G_BA(x))
+        torch.testing.assert_close(net(x, "siemens_b50f", "siemens_b30f"), b50f.G_AB(x))
+        torch.testing.assert_close(net(x, "siemens_b30f", "siemens_b50f"), b50f.G_BA(x))
+        assert not torch.allclose(bone.G_AB(x), b50f.G_AB(x))
+        torch.testing.assert_close(net(x, "ge_bone", "ge_bone"), x)
+    torch.jit.script(net.path("siemens_b50f", "siemens_b30f"))  # exportable
+
+
+def test_untrained_direction_and_bad_pairs_are_one_line_errors():
+    net = _pairs()
+    with pytest.raises(UnknownDomainError, match="no CycleGAN pair was trained for ge_bone -> siemens_b50f"):
+        net.path("ge_bone", "siemens_b50f")
+    with pytest.raises(UnknownDomainError, match="unknown source domain 'ge_standard'"):
+        net.path("ge_standard", "siemens_b30f")
+    with pytest.raises(UnknownDomainError, match="listed twice"):
+        CycleGANPairs([["ge_bone", "siemens_b30f"], ["siemens_b30f", "ge_bone"]], ngf=4, n_blocks=1)
+    with pytest.raises(UnknownDomainError, match="joins two domains"):
+        CycleGANPairs([["ge_bone"]], ngf=4, n_blocks=1)
+
+
+def test_one_pair_runs_merge_into_the_two_pair_model(tmp_path):
+    one, two = _pairs(PAIRS[:1], seed=1), _pairs(PAIRS[1:], seed=2)
+    torch.save(one.state_dict(), tmp_path / "a.pt")
+    torch.save(two.state_dict(), tmp_path / "b.pt")
+    out = tmp_path / "model.pt"
+    assert main(["merge-weights", "--paths", f"{tmp_path / 'a.pt'},{tmp_path / 'b.pt'}", "--out", str(out)]) == 0
+    both = load_network_weights(_pairs(seed=9), out)
+    hu = np.random.default_rng(0).normal(-300, 400, size=(2, 16, 16)).astype(np.float32)
+    for run, (s, t) in ((one, PAIRS[0]), (two, PAIRS[1])):
+        expected = SliceHarmonizer(run, device="cpu", compile=False)(hu, s, t)
+        np.testing.assert_array_equal(SliceHarmonizer(both, device="cpu", compile=False)(hu, s, t), expected)
+    assert main(["merge-weights", "--paths", f"{tmp_path / 'a.pt'},{tmp_path / 'b.pt'}", "--out", str(out)]) != 0
+    with pytest.raises(WeightsError, match="also holds"):
+        merge_network_weights([tmp_path / "a.pt", tmp_path / "a.pt"])
