@@ -1,4 +1,4 @@
-"""CLI commands: ``emphysema``, ``evaluate``, ``select-checkpoint``, ``compare-models``, ``benchmark``."""
+"""CLI commands: ``emphysema``, ``evaluate``, ``select-checkpoint``, ``compare-models``, ``benchmark``, ``radiomics``."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import numpy as np
 from ctharmonize.domains.reference import DEFAULT_REFERENCE_KERNEL
 from ctharmonize.errors import ConfigError
 
-__all__ = ["benchmark", "compare_models", "emphysema", "evaluate", "select_checkpoint"]
+__all__ = ["benchmark", "compare_models", "emphysema", "evaluate", "radiomics", "select_checkpoint"]
 
 
 def _parse_mapping(value: Any, what: str) -> dict | None:
@@ -357,3 +357,44 @@ def benchmark(
     )
     return f"{len(doc['methods'])} methods x {len(doc['rows']) // max(len(doc['methods']), 1)} paths; " \
            f"leaderboard: {Path(out) / 'leaderboard.md'}"
+
+
+def radiomics(
+    datalist: str,
+    out: str,
+    pairs: Any = None,
+    harmonized: str | None = None,
+    split: str | None = None,
+    roi: str = "auto",
+    normalization: str = "zscore",
+    overwrite: bool = False,
+    progress: bool = True,
+) -> str:
+    """Radiomics reproducibility (paper 002): features.csv, table2/table3 .md/.csv, radiomics.json, ccc.png in ``out``.
+
+    For each kernel pair SRC:REF and each subject with both scans, the 93 pyradiomics features (6 classes, shape
+    excluded, force2D, binWidth 25 HU) in a soft-tissue ROI; Lin's CCC per feature class (paper and conventional
+    forms) and PSNR/SSIM/NCC on [0, 1] images ([-1000, 900] HU) of the SRC scan ("Input") and, with
+    ``--harmonized``, of its harmonized version against the REF scan (docs/radiomics.md).
+
+    Args:
+        datalist: datalist JSON; entries with image, kernel, subject and optional labels (``ctharmonize simulate``).
+        out: output folder (refused if it exists, unless overwrite).
+        pairs: comma-separated SRC:REF kernel pairs, e.g. ge_bone:ge_standard,siemens_b50f:siemens_b30f (default:
+            siemens_b50f:siemens_b30f, siemens_b70f:siemens_b30f, ge_bone:ge_standard, ge_lung:ge_standard where present).
+        harmonized: the SRC images harmonized to REF: a datalist JSON (entries with source_kernel, or with
+            harmonized and target; it may be --datalist itself), or a ``harmonize-cohort`` folder or its manifest.csv.
+        split: use only this split of the datalist (default every entry).
+        roi: soft-tissue ROI from the entry's "labels" map where it has one, else an HU threshold ("auto"), only
+            "labels", or only "threshold" ([-100, 200] HU inside the body of the REF scan).
+        normalization: of each feature over the comparison's images before the paper-form CCC: "zscore" or "minmax".
+        overwrite: replace an earlier ctharmonize output at ``out`` (nothing else is replaced).
+        progress: show a progress bar.
+    """
+    from ctharmonize.evaluation.radiomics_reproducibility import run_radiomics
+
+    doc = run_radiomics(datalist, out, pairs=pairs, harmonized=harmonized, split=split, roi=roi,
+                        normalization=normalization, overwrite=overwrite, progress=progress)
+    n = sum(p["n_pairs"] for p in doc["pairs"])
+    return f"{len(doc['pairs'])} kernel pairs, {n} subject pairs, {doc['settings']['n_features']} features; " \
+           f"tables: {Path(out) / 'table2.md'}, {Path(out) / 'table3.md'}"

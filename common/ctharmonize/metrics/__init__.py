@@ -1,7 +1,8 @@
-"""Metrics: emphysema measures, Dice, effect sizes, bootstrap, significance tests, KL, image similarity."""
+"""Metrics: emphysema measures, Dice, effect sizes, bootstrap, significance tests, KL, image similarity, CCC."""
 
 from ctharmonize.metrics.bootstrap import bootstrap_rmse
 from ctharmonize.metrics.checkpoint_ranking import DEFAULT_METRIC_WEIGHTS, rank_checkpoints
+from ctharmonize.metrics.concordance import lins_ccc
 from ctharmonize.metrics.dice import dice
 from ctharmonize.metrics.effect_size import cohens_d, effect_size_category
 from ctharmonize.metrics.image_similarity import HU_WINDOW, ncc, nrmse, psnr, ssim
@@ -17,6 +18,7 @@ __all__ = [
     "dice",
     "effect_size_category",
     "kl_divergence",
+    "lins_ccc",
     "mann_whitney_u",
     "ncc",
     "nrmse",
