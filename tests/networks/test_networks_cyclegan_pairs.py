@@ -61,3 +61,14 @@ def test_one_pair_runs_merge_into_the_two_pair_model(tmp_path):
     assert main(["merge-weights", "--paths", f"{tmp_path / 'a.pt'},{tmp_path / 'b.pt'}", "--out", str(out)]) != 0
     with pytest.raises(WeightsError, match="also holds"):
         merge_network_weights([tmp_path / "a.pt", tmp_path / "a.pt"])
+
+
+def test_merge_weights_never_writes_over_an_input(tmp_path):
+    one, two = _pairs(PAIRS[:1], seed=1), _pairs(PAIRS[1:], seed=2)
+    a, b = tmp_path / "a.pt", tmp_path / "b.pt"
+    torch.save(one.state_dict(), a)
+    torch.save(two.state_dict(), b)
+    before = a.read_bytes()
+    for flags in ([], ["--overwrite"]):
+        assert main(["merge-weights", "--paths", f"{a},{b}", "--out", str(a), *flags]) != 0
+        assert a.read_bytes() == before
