@@ -113,7 +113,8 @@ class GANTrainer(Trainer):
         epoch_length: iterations per epoch (default ``len(train_data_loader)``).
         non_blocking: non-blocking host to device copies.
         train_handlers: ignite handlers with ``attach(engine)``; they see ``engine.networks``,
-            ``engine.optimizers``, ``engine.state`` (e.g. an emphysema checkpoint selector).
+            ``engine.optimizers``, ``engine.state`` (e.g. an emphysema checkpoint selector); None entries
+            (a bundle component switched off with ``_disabled_``) are skipped.
         checkpoint_dir: where checkpoints go (None: no checkpoints).
         checkpoint_every: also checkpoint every n iterations (0: only at epoch ends).
         keep_last: number of training checkpoints kept.
@@ -252,7 +253,8 @@ class GANTrainer(Trainer):
         self._check_sampler(train_data_loader)
         self._register_engine_handlers()
         for handler in train_handlers or ():
-            handler.attach(self)
+            if handler is not None:  # a bundle component switched off with ``_disabled_``
+                handler.attach(self)
 
         self.checkpoint_dir = None if checkpoint_dir is None else Path(checkpoint_dir)
         self.resume_from = resume_from
