@@ -53,6 +53,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "harmonize-cohort": ("ctharmonize.inference.commands", "harmonize_cohort", "Harmonize a whole datalist: resumable, sharded over torchrun ranks, manifest CSV."),
     "average-weights": ("ctharmonize.inference.commands", "average_weights", "Average the network weights of several checkpoints."),
     "merge-weights": ("ctharmonize.inference.commands", "merge_weights", "Merge separately trained parts of one model (CycleGAN pairs) into one model.pt."),
+    "train-feature-net": ("ctharmonize.engines.kernel_classifier_training", "train_feature_net", "Train the CT kernel feature network used by the Gram texture losses."),
     "export": ("ctharmonize.inference.commands", "export", "Export one path of a bundle's harmonizer as TorchScript (HU in, HU out)."),
     "stage-deploy-app": ("ctharmonize.deploy.staging", "stage_deploy_app", "Stage the MONAI Deploy app and a bundle for 'monai-deploy package' (MAP)."),
     "pacs-harmonize": ("ctharmonize.pacs.commands", "pacs_harmonize", "Harmonize a CT series in a PACS (Orthanc) and store the derived series in its study."),

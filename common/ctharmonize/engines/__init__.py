@@ -22,6 +22,7 @@ from ctharmonize.engines.checkpointing import (
     list_checkpoints,
     load_checkpoint,
 )
+from ctharmonize.engines.cvsct_trainer import CVSCTTrainer
 from ctharmonize.engines.cyclegan_trainer import CycleGANTrainer
 from ctharmonize.engines.distributed import (
     get_rank,
@@ -35,6 +36,7 @@ from ctharmonize.engines.distributed import (
 from ctharmonize.engines.epoch_average import EpochAverage
 from ctharmonize.engines.gan_trainer import GANTrainer
 from ctharmonize.engines.image_pool import ImagePool
+from ctharmonize.engines.kernel_classifier_training import KernelCrops, train_kernel_features
 from ctharmonize.engines.lr_schedule import (
     linear_decay_lambda,
     linear_decay_schedulers,
@@ -53,11 +55,13 @@ from ctharmonize.engines.weight_ema import weight_ema
 __all__ = [
     "ADVERSARIAL_MODES",
     "AtomicTorchSaver",
+    "CVSCTTrainer",
     "CycleGANTrainer",
     "EpochAverage",
     "GANTensorBoardHandler",
     "GANTrainer",
     "ImagePool",
+    "KernelCrops",
     "RNGState",
     "RandomSubsetSampler",
     "discriminator_adversarial_terms",
@@ -81,6 +85,7 @@ __all__ = [
     "make_linear_decay_scheduler",
     "multipath_optimizers",
     "prepare_new_domains",
+    "train_kernel_features",
     "weight_ema",
     "wrap_ddp",
 ]

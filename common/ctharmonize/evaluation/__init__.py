@@ -7,6 +7,7 @@ from ctharmonize.evaluation.checkpoint_selection import (
     select_checkpoint,
 )
 from ctharmonize.evaluation.cohort import CohortEvaluation, evaluate_cohort
+from ctharmonize.evaluation.feature_separation import kernel_feature_separation
 from ctharmonize.evaluation.model_comparison import compare_models, read_per_scan
 from ctharmonize.evaluation.pairing import (
     DEFAULT_PAIRED_REFERENCES,
@@ -30,6 +31,7 @@ __all__ = [
     "ValidationSet",
     "build_cohort",
     "evaluate_cohort",
+    "kernel_feature_separation",
     "metric_name",
     "run_evaluation",
     "select_checkpoint",

@@ -1,6 +1,13 @@
-"""Generators and discriminators: CycleGAN ResNet pieces, the multipath generator, PatchGAN, VGG features."""
+"""Generators and discriminators: CycleGAN ResNet pieces, the multipath generator, PatchGAN, CVS-CT, VGG features."""
 
 from ctharmonize.networks.nets.band_energy_normalizer import BandEnergyNormalizer, BandGainPath
+from ctharmonize.networks.nets.ct_kernel_features import (
+    CT_KERNEL_DOMAINS,
+    CTKernelFeatures,
+    load_ct_kernel_features,
+)
+from ctharmonize.networks.nets.cvsct_discriminator import CVSCTDiscriminator, cvsct_discriminator_output_size
+from ctharmonize.networks.nets.cvsct_generator import CVSCTGenerator
 from ctharmonize.networks.nets.domain_names import check_domain, check_domain_names
 from ctharmonize.networks.nets.multipath_discriminators import MultipathDiscriminators
 from ctharmonize.networks.nets.multipath_generator import DEFAULT_DOMAINS, MultipathGenerator
@@ -16,6 +23,10 @@ from ctharmonize.networks.nets.vgg_features import VGG_CONFIGS, VGGFeatures, vgg
 __all__ = [
     "BandEnergyNormalizer",
     "BandGainPath",
+    "CTKernelFeatures",
+    "CT_KERNEL_DOMAINS",
+    "CVSCTDiscriminator",
+    "CVSCTGenerator",
     "DEFAULT_DOMAINS",
     "MultipathDiscriminators",
     "MultipathGenerator",
@@ -30,6 +41,8 @@ __all__ = [
     "add_new_domain",
     "check_domain",
     "check_domain_names",
+    "load_ct_kernel_features",
+    "cvsct_discriminator_output_size",
     "patch_receptive_field",
     "trainable_parameters_for_new_domain",
     "vgg_layer_names",
