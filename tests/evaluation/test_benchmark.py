@@ -243,3 +243,49 @@ def test_noise_region_erodes_by_two_pixels_or_four_mm():
     labels[1, 0:3, 0:3] = 5  # too small to survive
     region = noise_region(labels, 5, 3)
     assert region[0].sum() == (20 - 6) * (30 - 6) and np.array_equal(region[0], region[1])
+
+
+def _lin(x, y) -> float:
+    """Lin's CCC written out (population moments)."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    return 2 * np.mean((x - x.mean()) * (y - y.mean())) / (x.var() + y.var() + (x.mean() - y.mean()) ** 2)
+
+
+def test_none_row_radiomics_ccc_matches_pyradiomics_run_directly(setup):
+    """The paired paths' radiomics columns of "none": per-feature CCC (sharp input vs paired soft image, across
+    subjects) of pyradiomics' own features on the soft scan's soft-tissue labels, averaged per group."""
+    import SimpleITK as sitk
+    from radiomics import featureextractor
+
+    extractor = featureextractor.RadiomicsFeatureExtractor(force2D=True, binWidth=25)
+    extractor.disableAllFeatures()
+    for c in ("firstorder", "glcm", "glrlm", "glszm", "ngtdm", "gldm"):
+        extractor.enableFeatureClassByName(c)
+
+    def features(volume, roi):
+        image, mask = sitk.GetImageFromArray(volume.array.astype(np.float32)), sitk.GetImageFromArray(roi.astype(np.uint8))
+        for im in (image, mask):
+            im.SetSpacing(tuple(float(v) for v in volume.spacing))
+        return {k: float(v) for k, v in extractor.execute(image, mask).items() if not k.startswith("diagnostics")}
+
+    rows = setup["rows"]
+    for source, target in PAIRED.items():
+        sharp_f, soft_f = [], []
+        for sharp_e, soft_e in _pairs(setup, source):
+            soft = _read(setup, soft_e["image"])
+            roi = np.isin(np.rint(_read(setup, soft_e["labels"]).array), [5, 6, 7, 9])
+            if soft.fov_mask is not None:
+                roi &= soft.fov_mask
+            sharp_f.append(features(_read(setup, sharp_e["image"]), roi))
+            soft_f.append(features(soft, roi))
+        names = list(soft_f[0])
+        assert len(names) == 93
+        ccc = {n: _lin([f[n] for f in sharp_f], [f[n] for f in soft_f]) for n in names}
+        for key, cls in (("radiomics_ccc_all", None), ("radiomics_ccc_glcm", "glcm"), ("radiomics_ccc_glrlm", "glrlm")):
+            values = [v for n, v in ccc.items() if (cls is None or n.split("_")[1] == cls) and np.isfinite(v)]
+            row = _row(rows, "none", f"{source}->{target}")
+            assert float(row[key]) == pytest.approx(np.mean(values), rel=1e-6, abs=1e-9), (source, key)
+        for r in rows:
+            if r["path"] == f"{source}->{target}" and r["status"] == "ok":
+                assert math.isfinite(float(r["radiomics_ccc_all"])), r["method"]
+    assert _row(rows, "none", "ge_bone->siemens_b30f")["radiomics_ccc_all"] == ""  # unpaired: not applicable

@@ -39,6 +39,11 @@ from ctharmonize.evaluation.benchmark_measures import (
     image_measures,
 )
 from ctharmonize.evaluation.benchmark_plots import bars_plot, method_panel
+from ctharmonize.evaluation.benchmark_radiomics import (
+    RADIOMICS_COLUMNS,
+    PairedRadiomics,
+    radiomics_ccc_columns,
+)
 from ctharmonize.evaluation.benchmark_table import (
     COLUMNS,
     beats_baseline,
@@ -59,7 +64,7 @@ THRESHOLD_HU = -950.0
 METRIC_KEYS = ("laa950_rmse_pp", "laa950_rmse_ci_low", "laa950_rmse_ci_high", "perc15_diff_hu", "mld_diff_hu",
                "noise_sd_ratio", "nps_peak_lpcm", "nps_peak_ref_lpcm", "ssim_soft", "psnr_soft_db", "ssim_gt",
                "psnr_gt_db", "laa950_gt_rmse_pp", "dice_muscle", "dice_sat", "laa950_median_pct",
-               "laa950_ref_median_pct", "mwu_p", "slices_per_s")
+               "laa950_ref_median_pct", "mwu_p", *RADIOMICS_COLUMNS, "slices_per_s")
 
 
 @dataclass(frozen=True)
@@ -197,6 +202,8 @@ def _path_row(method: BenchmarkMethod, path: BenchmarkPath, rows: list[dict], su
         row["psnr_soft_db"] = _get(block, "after", "similarity", "psnr", "median")
         ref_sd = [s.get("noise_sd_hu", np.nan) for s in soft]
         row["nps_peak_ref_lpcm"] = _median([s.get("nps_peak_lpcm", np.nan) for s in soft])
+        if all("radiomics" in m for m in mine):
+            row.update(radiomics_ccc_columns([m["radiomics"] for m in mine], [m["radiomics_soft"] for m in mine]))
     else:
         block = (summary["unpaired"]["kernels"].get(path.source) or {}).get("after")
         target = [m for (_, kernel), m in refs.items() if kernel == path.target]
@@ -251,10 +258,12 @@ def _dice_scores(before: np.ndarray, volume: Any, lung: np.ndarray, same: bool, 
 
 def _scan_measures(cohort: Cohort, wanted: set[tuple[str, str]] | None, backend: str,
                    rows: list[dict] | None = None, labels: InputLabels | None = None,
-                   panel: dict[str, Any] | None = None, method: str = "") -> dict[int, dict[str, Any]]:
+                   panel: dict[str, Any] | None = None, method: str = "",
+                   radiomics: PairedRadiomics | None = None) -> dict[int, dict[str, Any]]:
     """Benchmark extras, subject by subject, of the harmonized images of the scans whose (kernel, target) is
     ``wanted`` (None: of the original images of every scan). With ``rows`` and ``labels`` their Dice against
-    the input goes into ``rows``; the panel scan's slice goes into ``panel``."""
+    the input goes into ``rows``; the panel scan's slice goes into ``panel``; with ``radiomics`` the features
+    of each harmonized image that has a paired soft scan, and the soft scan's (``radiomics``/``radiomics_soft``)."""
     harmonized = wanted is not None
     out: dict[int, dict[str, Any]] = {}
     for scans in cohort.by_subject().values():
@@ -267,6 +276,10 @@ def _scan_measures(cohort: Cohort, wanted: set[tuple[str, str]] | None, backend:
             volume = cache.volume(scan, "harmonized" if harmonized else "image")
             lung, _ = cache.lung(scan)
             out[scan.index] = image_measures(volume.array, truth, lung, volume.spacing)
+            soft = next((s for s in scans if s.index == scan.paired_reference), None)
+            if radiomics is not None and harmonized and soft is not None and soft.kernel == scan.target:
+                out[scan.index]["radiomics"] = radiomics.features(volume, soft, scan.harmonized)
+                out[scan.index]["radiomics_soft"] = radiomics.soft(soft)[1]
             if rows is not None and labels is not None:
                 before = labels(scan, functools.partial(cache.volume, scan), lung)
                 rows[scan.index].update(_dice_scores(before, volume, lung, scan.harmonized == scan.image, backend))
@@ -337,7 +350,8 @@ def _warm_up(harmonizer: Harmonizer, entries: list[dict], paths: Sequence[Benchm
 
 def _method_rows(method: BenchmarkMethod, timer: TimedHarmonizer | None, kind: str, entries: list[dict],
                  present: set[str], folder: Path, input_labels: InputLabels, refs: dict, panel: dict | None,
-                 backend: str, n_resamples: int, seed: int, progress: bool) -> list[dict[str, Any]]:
+                 backend: str, n_resamples: int, seed: int, progress: bool,
+                 radiomics: PairedRadiomics | None = None) -> list[dict[str, Any]]:
     """The rows of one method on the paths of one ``kind``: harmonize (into ``folder``), evaluate the cohort,
     add the benchmark measures, summarize; "not supported" / "no scans" rows for the paths it cannot run."""
     kind_paths = [p for p in PATHS if p.kind == kind]
@@ -355,7 +369,8 @@ def _method_rows(method: BenchmarkMethod, timer: TimedHarmonizer | None, kind: s
                              body_composition=False, similarity=kind == "paired", progress=progress)
     extras = _scan_measures(cohort, {(p.source, p.target) for p in run}, backend, rows=result.rows,
                             labels=input_labels, method=method.name,
-                            panel=panel if kind == "paired" and method.role != "none" else None)
+                            panel=panel if kind == "paired" and method.role != "none" else None,
+                            radiomics=radiomics if kind == "paired" else None)
     summary = summarize(result.rows, DEFAULT_REFERENCE_KERNEL, THRESHOLD_HU, n_resamples=n_resamples, seed=seed)
     for p in run:
         rows[p] = _path_row(method, p, result.rows, summary, extras, refs, timer)
@@ -388,6 +403,7 @@ def run_benchmark(
     progress: bool = True,
     command: str | None = None,
     spacing_policy: str = "resample",
+    radiomics: bool = True,
 ) -> dict[str, Any]:
     """Benchmark every method on the ``split`` of ``datalist``; write the folder ``out`` atomically.
 
@@ -403,6 +419,7 @@ def run_benchmark(
             command line of these arguments).
         spacing_policy: "resample" or "refuse" scans outside a bundle's trained pixel spacing
             (:mod:`ctharmonize.inference.spacing_policy`).
+        radiomics: add the radiomics CCC columns of the paired paths (pyradiomics, :mod:`.benchmark_radiomics`).
 
     Returns:
         The leaderboard.json document.
@@ -437,6 +454,7 @@ def run_benchmark(
     with atomic_path(out, overwrite=overwrite, directory=True, record=True) as tmp:
         scratch = tmp / "harmonized.tmp"
         input_labels = InputLabels(tmp / "labels.tmp", backend)
+        features = PairedRadiomics() if radiomics else None
         for m, method in enumerate(methods):
             timer = None
             if method.bundle is not None:
@@ -444,7 +462,7 @@ def run_benchmark(
                                                                trust=trust_bundle, spacing_policy=spacing_policy))
             for kind in ("paired", "unpaired"):
                 rows += _method_rows(method, timer, kind, entries, present, scratch / f"{m}_{kind}", input_labels,
-                                     refs, panel, backend, n_resamples, seed, progress)
+                                     refs, panel, backend, n_resamples, seed, progress, features)
             shutil.rmtree(scratch, ignore_errors=True)
             del timer
         rows.sort(key=lambda r: ([p.name for p in PATHS].index(r["path"]), [x.name for x in methods].index(r["method"])))
@@ -458,6 +476,7 @@ def run_benchmark(
             "reference_kernel": DEFAULT_REFERENCE_KERNEL,
             "settings": {"backend": backend, "threshold_hu": THRESHOLD_HU, "n_resamples": n_resamples, "seed": seed,
                          "device": device, "batch_size": batch_size, "amp": amp, "spacing_policy": spacing_policy,
+                         "radiomics": radiomics,
                          "noise_region": f"skeletal muscle ({NOISE_LABEL}) eroded in-plane by max({NOISE_EROSION_PX} px, "
                                          f"{NOISE_EROSION_MM:g} mm)"},
             "methods": [{"name": m.name, "role": m.role, "bundle": m.bundle} for m in methods],

@@ -69,6 +69,9 @@ COLUMNS: tuple[Column, ...] = (
     Column("laa950_median_pct", "LAA-950 median (%) [B30f]", UNPAIRED, "closer to laa950_ref_median_pct", 2,
            "laa950_ref_median_pct"),
     Column("mwu_p", "MWU p vs B30f", UNPAIRED, "higher", 3),
+    Column("radiomics_ccc_all", "radiomics CCC all", PAIRED, "higher"),
+    Column("radiomics_ccc_glcm", "radiomics CCC GLCM", PAIRED, "higher"),
+    Column("radiomics_ccc_glrlm", "radiomics CCC GLRLM", PAIRED, "higher"),
     Column("slices_per_s", "slices/s", BOTH, "higher", 1),
 )
 

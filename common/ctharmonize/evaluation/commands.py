@@ -322,6 +322,7 @@ def benchmark(
     seed: int = 0,
     progress: bool = True,
     spacing_policy: str = "resample",
+    radiomics: bool = True,
 ) -> str:
     """Same-data leaderboard of every method: leaderboard.csv/.md/.json, bars.png, panel.png in ``out``.
 
@@ -345,6 +346,7 @@ def benchmark(
         progress: show progress bars.
         spacing_policy: a scan whose in-plane pixel spacing is outside a bundle's trained_pixel_spacing_mm is
             "resample"d in-plane to that range and back (default) or "refuse"d (an error).
+        radiomics: add the paired paths' radiomics CCC columns (93 pyradiomics features, docs/radiomics.md).
     """
     from ctharmonize.evaluation.benchmark import run_benchmark
     from ctharmonize.torch_device import resolve_device
@@ -353,7 +355,7 @@ def benchmark(
         bundles, datalist, out, split=split, baseline=baseline,
         device=str(resolve_device(device)) if device else None, batch_size=batch_size, amp=amp, overwrite=overwrite,
         panel_subject=panel_subject, trust_bundle=trust_bundle, backend=backend, n_resamples=int(n_resamples),
-        seed=int(seed), progress=progress, spacing_policy=spacing_policy,
+        seed=int(seed), progress=progress, spacing_policy=spacing_policy, radiomics=bool(radiomics),
     )
     return f"{len(doc['methods'])} methods x {len(doc['rows']) // max(len(doc['methods']), 1)} paths; " \
            f"leaderboard: {Path(out) / 'leaderboard.md'}"
