@@ -72,3 +72,26 @@ def test_merge_weights_never_writes_over_an_input(tmp_path):
     for flags in ([], ["--overwrite"]):
         assert main(["merge-weights", "--paths", f"{a},{b}", "--out", str(a), *flags]) != 0
         assert a.read_bytes() == before
+
+
+def test_pairs_of_another_generator_from_a_bundle_config():
+    """``generator`` (a MONAI ``_mode_: callable`` item) builds every generator: here CVS-CT's, spatial multiple 1."""
+    from monai.bundle import ConfigParser
+
+    from ctharmonize.networks import CVSCTGenerator
+
+    parser = ConfigParser({"net": {"_target_": "ctharmonize.networks.CycleGANPairs",
+                                   "pairs": [["ge_bone", "siemens_b30f"], ["siemens_b50f", "siemens_b30f"]],
+                                   "generator": {"_target_": "ctharmonize.networks.CVSCTGenerator", "_mode_": "callable",
+                                                 "features": 8}}})
+    torch.manual_seed(0)
+    net = parser.get_parsed_content("net")
+    gens = [m for p in net.pairs.values() for m in (p.G_AB, p.G_BA)]
+    assert len(gens) == 4 and all(isinstance(g, CVSCTGenerator) for g in gens)
+    assert len({id(g) for g in gens}) == 4 and net.spatial_multiple == 1
+    x = torch.rand(1, 1, 13, 17) * 2 - 1
+    with torch.no_grad():
+        torch.testing.assert_close(net(x, "siemens_b30f", "siemens_b50f"), net.pairs["siemens_b50f__siemens_b30f"].G_BA(x))
+        assert net(x, "ge_bone", "siemens_b30f").shape == x.shape
+    default = CycleGANPairs([["ge_bone", "siemens_b30f"]], ngf=4, n_blocks=1)  # the ResNet default is unchanged
+    assert default.spatial_multiple == 4

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import torch
 from torch import nn
@@ -21,11 +21,15 @@ def pair_name(a: str, b: str) -> str:
 
 
 class CycleGANPairs(nn.Module):
-    """Translator over several :class:`CycleGANPair`\\ s of :class:`ResnetGenerator`\\ s (Zhu et al. 2017).
+    """Translator over several :class:`CycleGANPair`\\ s, by default of :class:`ResnetGenerator`\\ s (Zhu et al. 2017).
 
     Args:
         pairs: ``[[a, b], ...]``: the domain pairs, each trained as its own CycleGAN (``G_AB``: a → b).
         ngf, n_blocks, norm: the ResNet generators' width, residual blocks (9: resnet_9blocks) and norm.
+        generator: a callable that builds one generator (e.g. ``functools.partial(CVSCTGenerator, features=32)``,
+            in a bundle config ``{"_target_": "ctharmonize.networks.CVSCTGenerator", "_mode_": "callable", ...}``);
+            when given it replaces the ResNet generator (``ngf``, ``n_blocks``, ``norm`` are then unused). Each
+            generator maps (B, 1, H, W) in [-1, 1] to the same and has an int ``spatial_multiple``.
 
     ``forward(x, source, target)``: (B, 1, H, W) in [-1, 1] → the same, through the pair holding both
     domains (identity when source == target); a source/target that no pair joins is a one-line
@@ -34,8 +38,12 @@ class CycleGANPairs(nn.Module):
     the ``model.pt`` of several pairs (``ctharmonize merge-weights`` of the runs) load into the same class.
     """
 
-    def __init__(self, pairs: Sequence[Sequence[str]], ngf: int = 64, n_blocks: int = 9, norm: str = "instance"):
+    def __init__(self, pairs: Sequence[Sequence[str]], ngf: int = 64, n_blocks: int = 9, norm: str = "instance",
+                 generator: Callable[[], nn.Module] | None = None):
         super().__init__()
+        if generator is None:
+            def generator() -> nn.Module:
+                return ResnetGenerator(ngf=ngf, n_blocks=n_blocks, norm=norm)
         built: dict[str, CycleGANPair] = {}
         for pair in pairs:
             a, b = check_domain_names(list(pair)) if len(pair) == 2 else (None, None)
@@ -43,8 +51,7 @@ class CycleGANPairs(nn.Module):
                 raise UnknownDomainError(None, f"a CycleGAN pair joins two domains, got {list(pair)}")
             if pair_name(a, b) in built or pair_name(b, a) in built:
                 raise UnknownDomainError(None, f"the pair {a}, {b} is listed twice")
-            built[pair_name(a, b)] = CycleGANPair(ResnetGenerator(ngf=ngf, n_blocks=n_blocks, norm=norm),
-                                                  ResnetGenerator(ngf=ngf, n_blocks=n_blocks, norm=norm), [a, b])
+            built[pair_name(a, b)] = CycleGANPair(generator(), generator(), [a, b])
         if not built:
             raise UnknownDomainError(None, "CycleGANPairs needs at least one pair")
         self.pairs = nn.ModuleDict(built)
