@@ -129,6 +129,26 @@ def test_random_crop_one_window_per_domain_over_image_fov_and_labels(toy):
     assert len({tuple(sorted(w)) for w in per_domain.values()}) > 1  # domains are cropped independently
 
 
+def test_tissue_crops_are_centred_on_the_crop_labels(toy):
+    """crop_labels: each crop's centre pixel (or the nearest window inside the slice) is one of the labels."""
+    ds = UnalignedMultiDomainSlices(toy, DOMAINS, roi_size=(8, 8), crop_labels=[5])
+    whole = UnalignedMultiDomainSlices(toy, DOMAINS)[0]
+    torch.manual_seed(0)
+    for _ in range(6):
+        item = ds[0]
+        for d in DOMAINS:
+            labels = whole[f"labels_{d}"][0].numpy()
+            if not (labels == 5).any():
+                continue
+            (y, x), = _windows(whole[f"image_{d}"][0].numpy(), item[f"image_{d}"][0].numpy())
+            # a window centred on a label-5 pixel: that pixel lies in the crop's central 2 x 2 (or near the border)
+            centre = labels[y + 3:y + 5, x + 3:x + 5] if 0 < y < labels.shape[0] - 8 and 0 < x < labels.shape[1] - 8 \
+                else item[f"labels_{d}"][0].numpy()
+            assert (centre == 5).any(), (d, y, x)
+    with pytest.raises(ConfigError, match="crop_labels"):
+        UnalignedMultiDomainSlices(toy, DOMAINS, roi_size=8, crop_labels=[5], tissue_labels=None)
+
+
 def test_draws_come_from_torch_rng_so_a_resume_repeats_them(toy):
     entries = load_datalist(toy)
     chosen = [e for e in entries if e["split"] == "train" or e["kernel"] == "siemens_b50f"]

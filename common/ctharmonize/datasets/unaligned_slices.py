@@ -21,7 +21,7 @@ from ctharmonize.datasets.slice_sampling import (
 )
 from ctharmonize.datasets.tissue_labels import TISSUE_LABEL_SOURCES
 from ctharmonize.errors import ConfigError, InputError
-from ctharmonize.transforms import RandCrop2Dd
+from ctharmonize.transforms import RandCrop2Dd, RandTissueCrop2Dd
 
 __all__ = ["UnalignedMultiDomainSlices"]
 
@@ -65,6 +65,9 @@ class UnalignedMultiDomainSlices(Dataset):
             more than 0 and at least this fraction of the slice (needs ``lung`` masks or tissue labels).
         circular_fov: enforce the inscribed circular FOV (paper 000).
         segmentation_kwargs: extra arguments of ``body_composition`` (computed tissue labels).
+        crop_labels: with ``roi_size``, centre each domain's crop on a random pixel of these tissue codes
+            (:class:`~ctharmonize.transforms.RandTissueCrop2Dd`; e.g. ``[5, 6, 7, 9]``, soft tissue, for
+            CVS-CT's soft-tissue patches); needs ``tissue_labels``. None: uniform random crops.
     """
 
     def __init__(
@@ -80,6 +83,7 @@ class UnalignedMultiDomainSlices(Dataset):
         lung_only_fraction: float | None = None,
         circular_fov: bool = True,
         segmentation_kwargs: Mapping[str, Any] | None = None,
+        crop_labels: Sequence[int] | None = None,
     ):
         entries, source = load_entries(datalist)
         self.domains = [str(d) for d in domains]
@@ -91,6 +95,9 @@ class UnalignedMultiDomainSlices(Dataset):
         if lung_only_fraction is not None and not 0.0 <= float(lung_only_fraction) <= 1.0:
             raise ConfigError(source, f"lung_only_fraction must be in [0, 1] or None, got {lung_only_fraction}")
         self.roi_size = check_roi_size(roi_size, source, multiple=4)
+        if crop_labels is not None and (tissue_labels is None or self.roi_size is None):
+            raise ConfigError(source, "crop_labels centres the roi_size crops on tissue labels: it needs roi_size "
+                                      "and tissue_labels")
         self.tissue_labels = tissue_labels
         selected = [e for e in entries if (split is None or e.get("split") == split) and e.get("kernel") in self.domains]
         self.volumes: dict[str, list[PreparedVolume]] = {d: [] for d in self.domains}
@@ -110,10 +117,13 @@ class UnalignedMultiDomainSlices(Dataset):
             check_slice_sizes(self.volumes[d], self.roi_size, f"domain {d}", multiple=4)
         self.counts = {d: len(self.slices[d]) for d in self.domains}
         self._length = max(self.counts.values())
-        self._crop = None if self.roi_size is None else Compose([
-            RandCrop2Dd([f"image_{d}", f"fov_{d}", f"labels_{d}"], self.roi_size, allow_missing_keys=True)
-            for d in self.domains
-        ])
+        def crop(d: str) -> RandCrop2Dd:
+            keys = [f"image_{d}", f"fov_{d}", f"labels_{d}"]
+            if crop_labels is None:
+                return RandCrop2Dd(keys, self.roi_size, allow_missing_keys=True)
+            return RandTissueCrop2Dd(keys, f"labels_{d}", crop_labels, self.roi_size, allow_missing_keys=True)
+
+        self._crop = None if self.roi_size is None else Compose([crop(d) for d in self.domains])
 
     def __len__(self) -> int:
         return self._length

@@ -3,6 +3,7 @@
 from ctharmonize.transforms.fov_mask import FOVMaskd
 from ctharmonize.transforms.lung_slices import LungSlicesd
 from ctharmonize.transforms.rand_crop_2d import RandCrop2Dd
+from ctharmonize.transforms.rand_tissue_crop_2d import RandTissueCrop2Dd
 from ctharmonize.transforms.scale_hu import HU_MAX, HU_MIN, ScaleHUd, hu_to_unit, unit_to_hu
 
-__all__ = ["FOVMaskd", "HU_MAX", "HU_MIN", "LungSlicesd", "RandCrop2Dd", "ScaleHUd", "hu_to_unit", "unit_to_hu"]
+__all__ = ["FOVMaskd", "HU_MAX", "HU_MIN", "LungSlicesd", "RandCrop2Dd", "RandTissueCrop2Dd", "ScaleHUd", "hu_to_unit", "unit_to_hu"]
