@@ -6,6 +6,7 @@ scaled, see paper 000), shape (B, 1, H, W).
 
 from ctharmonize.networks.blocks import (
     CBAM,
+    HUWindowMap,
     ResnetBlock,
     activation,
     conv_bias,
@@ -45,6 +46,7 @@ __all__ = [
     "BandEnergyNormalizer",
     "BandGainPath",
     "CBAM",
+    "HUWindowMap",
     "CTKernelFeatures",
     "CT_KERNEL_DOMAINS",
     "CVSCTDiscriminator",

@@ -2,12 +2,14 @@
 
 from ctharmonize.networks.blocks.cbam import CBAM
 from ctharmonize.networks.blocks.conv_norm_act import ACTIVATIONS, activation, conv_norm_act, deconv_norm_act
+from ctharmonize.networks.blocks.hu_window_map import HUWindowMap
 from ctharmonize.networks.blocks.norm import NORM_TYPES, conv_bias, norm_layer
 from ctharmonize.networks.blocks.resnet_block import ResnetBlock
 
 __all__ = [
     "ACTIVATIONS",
     "CBAM",
+    "HUWindowMap",
     "NORM_TYPES",
     "ResnetBlock",
     "activation",
