@@ -1,3 +1,6 @@
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -5,12 +8,8 @@ import torch
 from ctharmonize.errors import DimensionError
 from ctharmonize.transforms import RandCrop2Dd
 
-
-def _find_window(full, crop):
-    """Offsets (y, x) where crop occurs in full (independent brute force)."""
-    h, w = crop.shape
-    return [(y, x) for y in range(full.shape[0] - h + 1) for x in range(full.shape[1] - w + 1)
-            if np.array_equal(full[y:y + h, x:x + w], crop)]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from crop_windows import find_window  # noqa: E402
 
 
 def test_same_window_for_all_keys_and_all_positions_reachable():
@@ -23,7 +22,7 @@ def test_same_window_for_all_keys_and_all_positions_reachable():
         ca, cb = np.asarray(out["a"]), np.asarray(out["b"])
         assert ca.shape == (1, 2, 3) and out["kernel"] == "ge_bone"
         np.testing.assert_array_equal(cb, ca + 100)
-        (offset,) = _find_window(a[0], ca[0])
+        (offset,) = find_window(a[0], ca[0])
         seen.append(offset)
     counts = {w: seen.count(w) for w in set(seen)}
     assert set(counts) == {(y, x) for y in range(4) for x in range(4)}  # every position, about equally often
@@ -68,8 +67,8 @@ def test_one_window_per_transform_in_a_seeded_compose():
         out = pipeline.set_random_state(seed)(data)
         assert out["a_fov"].dtype == torch.bool and out["b"].dtype == torch.int64
         np.testing.assert_array_equal(out["a_fov"].numpy(), out["a"].numpy() % 2 == 0)
-        (wa,) = _find_window(a[0], out["a"].numpy()[0])
-        (wb,) = _find_window(a[0], out["b"].numpy()[0].astype(np.float32))
+        (wa,) = find_window(a[0], out["a"].numpy()[0])
+        (wb,) = find_window(a[0], out["b"].numpy()[0].astype(np.float32))
         offsets.append((wa, wb))
     assert any(wa != wb for wa, wb in offsets)
     again = pipeline.set_random_state(7)(data)

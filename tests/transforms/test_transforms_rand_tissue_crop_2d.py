@@ -1,3 +1,6 @@
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -5,12 +8,8 @@ import torch
 from ctharmonize.errors import DimensionError
 from ctharmonize.transforms import RandTissueCrop2Dd
 
-
-def _find_window(full, crop):
-    """Offsets (y, x) where crop occurs in full (independent brute force)."""
-    h, w = crop.shape
-    return [(y, x) for y in range(full.shape[0] - h + 1) for x in range(full.shape[1] - w + 1)
-            if np.array_equal(full[y:y + h, x:x + w], crop)]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from crop_windows import find_window  # noqa: E402
 
 
 def test_windows_are_centred_on_the_chosen_labels_and_shifted_inside():
@@ -24,7 +23,7 @@ def test_windows_are_centred_on_the_chosen_labels_and_shifted_inside():
     for _ in range(60):
         out = t({"image": image, "labels": torch.from_numpy(labels)})
         assert out["image"].shape == (1, 4, 6) and tuple(out["labels"].shape) == (1, 4, 6)
-        (offset,) = _find_window(image[0], out["image"][0])
+        (offset,) = find_window(image[0], out["image"][0])
         seen.add(offset)
         np.testing.assert_array_equal(np.asarray(out["labels"]), labels[:, offset[0]:offset[0] + 4, offset[1]:offset[1] + 6])
     # centre (6, 7) -> top-left (6 - 2, 7 - 3); corner (0, 13) -> (0, 14 - 6)
@@ -34,7 +33,7 @@ def test_windows_are_centred_on_the_chosen_labels_and_shifted_inside():
 def test_without_matching_pixels_the_window_is_uniform():
     image = np.arange(5 * 6, dtype=np.float32).reshape(1, 5, 6)
     t = RandTissueCrop2Dd(["image"], "labels", [5], roi_size=(2, 3)).set_random_state(0)
-    seen = {_find_window(image[0], t({"image": image, "labels": np.zeros((1, 5, 6), int)})["image"][0])[0]
+    seen = {find_window(image[0], t({"image": image, "labels": np.zeros((1, 5, 6), int)})["image"][0])[0]
             for _ in range(200)}
     assert seen == {(y, x) for y in range(4) for x in range(4)}
 
