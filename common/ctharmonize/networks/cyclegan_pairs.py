@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from ctharmonize.errors import UnknownDomainError
-from ctharmonize.networks.nets.domain_names import check_domain, check_domain_names
+from ctharmonize.networks.nets.domain_names import check_domain_names, check_path_domains
 from ctharmonize.networks.nets.resnet_generator import ResnetGenerator
 from ctharmonize.networks.translator import CycleGANPair, IdentityPath
 
@@ -63,9 +63,7 @@ class CycleGANPairs(nn.Module):
         return self._domains
 
     def path(self, source: str, target: str) -> nn.Module:
-        check_domain(source, self.domains, "source domain")
-        check_domain(target, self.domains, "target domain")
-        if source == target:
+        if check_path_domains(source, target, self.domains):
             return IdentityPath()
         for pair in self.pairs.values():
             if {source, target} == set(pair.domains):

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from ctharmonize.errors import ConfigError
-from ctharmonize.networks.nets.domain_names import check_domain, check_domain_names
+from ctharmonize.networks.nets.domain_names import check_domain_names, check_path_domains
 
 __all__ = ["CycleGANPair", "IdentityPath", "Translator", "check_translator"]
 
@@ -96,9 +96,7 @@ class CycleGANPair(nn.Module):
         return self._domains
 
     def path(self, source: str, target: str) -> nn.Module:
-        check_domain(source, self.domains, "source domain")
-        check_domain(target, self.domains, "target domain")
-        if source == target:
+        if check_path_domains(source, target, self.domains):
             return IdentityPath()
         return self.G_AB if source == self.domains[0] else self.G_BA
 

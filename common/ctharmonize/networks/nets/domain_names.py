@@ -9,7 +9,7 @@ from torch import nn
 
 from ctharmonize.errors import ConfigError, UnknownDomainError
 
-__all__ = ["check_domain", "check_domain_names"]
+__all__ = ["check_domain", "check_domain_names", "check_path_domains"]
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 # attributes of the multipath containers that a ModuleDict key would shadow
@@ -37,6 +37,15 @@ def check_domain_names(domains: Sequence[str] | str, existing: Iterable[str] = (
             raise ConfigError(None, f"domain {name!r} is listed twice")
         taken.add(name)
     return names
+
+
+def check_path_domains(source: str, target: str, known: Iterable[str]) -> bool:
+    """Check that ``source`` and ``target`` are in ``known`` (one-line :class:`~ctharmonize.errors.UnknownDomainError`
+    otherwise); return whether the path is the identity (``source == target``)."""
+    known = list(known)
+    check_domain(source, known, "source domain")
+    check_domain(target, known, "target domain")
+    return source == target
 
 
 def check_domain(name: str, known: Iterable[str], role: str = "domain") -> str:
