@@ -205,6 +205,26 @@ def test_refuses_an_existing_out_and_a_bad_bundle_with_one_line(setup, tmp_path,
     assert not (tmp_path / "o").exists()
 
 
+def test_refuses_an_output_holding_the_datalists_scans_even_with_overwrite(setup, tmp_path, capsys):
+    """The simulated data folder is an earlier ctharmonize output, so --overwrite alone would allow replacing it;
+    it holds the scans the datalist (kept elsewhere) names, so the benchmark refuses it and nothing changes."""
+    doc = json.loads(setup["datalist"].read_text())
+    for e in doc["data"]:
+        for key in ("image", "lung", "labels", "ground_truth"):
+            if key in e:
+                e[key] = str(setup["base"] / e[key])
+    elsewhere = tmp_path / "datalist.json"
+    elsewhere.write_text(json.dumps(doc))
+    before = sorted(p.relative_to(setup["base"]) for p in setup["base"].rglob("*"))
+    capsys.readouterr()
+    for cmd in (["benchmark", "--bundles", ""], ["radiomics"]):
+        assert main([*cmd, "--datalist", str(elsewhere), "--out", str(setup["base"]), "--overwrite",
+                     "--noprogress"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "output would contain the input" in err, err
+    assert sorted(p.relative_to(setup["base"]) for p in setup["base"].rglob("*")) == before
+
+
 def test_refuses_an_output_inside_the_default_baseline_bundle(setup, tmp_path, monkeypatch, capsys):
     import shutil
 

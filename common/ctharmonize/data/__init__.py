@@ -6,6 +6,7 @@ from ctharmonize.data.datalist import (
     PATH_KEYS,
     SPLITS,
     datalist_entries,
+    entry_paths,
     filter_datalist,
     load_datalist,
     save_datalist,
@@ -14,6 +15,7 @@ from ctharmonize.data.datalist import (
 
 __all__ = [
     "datalist_entries",
+    "entry_paths",
     "DATALIST_SCHEMA_FILE", "KNOWN_KEYS", "PATH_KEYS", "SPLITS",
     "filter_datalist", "load_datalist", "save_datalist", "validate_datalist_document",
 ]

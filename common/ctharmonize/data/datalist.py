@@ -37,7 +37,7 @@ from ctharmonize.io.atomic import atomic_path
 __all__ = [
     "datalist_entries",
     "DATALIST_SCHEMA_FILE", "PATH_KEYS", "ID_KEYS", "KNOWN_KEYS", "SPLITS",
-    "load_datalist", "save_datalist", "filter_datalist", "validate_datalist_document", "resolve_entry_path",
+    "entry_paths", "load_datalist", "save_datalist", "filter_datalist", "validate_datalist_document", "resolve_entry_path",
 ]
 
 DATALIST_SCHEMA_FILE = Path(__file__).resolve().parent / "datalist.schema.json"
@@ -236,6 +236,12 @@ def filter_datalist(entries: Iterable[Mapping], split: str | Sequence[str] | Non
         raise ConfigError(None, f"unknown split {sorted(splits - set(SPLITS))[0]!r}; use one of {', '.join(SPLITS)}")
     return [dict(e) for e in entries
             if (splits is None or e.get("split") in splits) and (kernels is None or e.get("kernel") in kernels)]
+
+
+def entry_paths(entries: Iterable[Mapping[str, Any]]) -> list[str]:
+    """Every file an entry names (its :data:`PATH_KEYS` values), for the output check of a command that
+    reads a datalist: an output may not be, contain or lie inside any of them."""
+    return [os.fspath(e[k]) for e in entries for k in PATH_KEYS if e.get(k)]
 
 
 def datalist_entries(datalist: str | os.PathLike | Iterable[Mapping], split: str | None = None,

@@ -425,7 +425,7 @@ def run_benchmark(
         The leaderboard.json document.
     """
     from ctharmonize.cli import comma_list
-    from ctharmonize.data import datalist_entries
+    from ctharmonize.data import datalist_entries, entry_paths
     from ctharmonize.evaluation.run import write_csv, write_json
     from ctharmonize.inference.bundle_harmonizer import load_bundle_harmonizer
     from ctharmonize.inference.slice_harmonizer import amp_mode
@@ -438,8 +438,9 @@ def run_benchmark(
     check_spacing_policy(spacing_policy)
     amp = None if amp is None else amp_mode(amp)
     methods = plan_methods(bundles, baseline, trust_bundle)
-    check_output(out, [datalist, *(m.bundle for m in methods if m.bundle is not None)], overwrite)
     entries, source = datalist_entries(datalist, split)
+    check_output(out, [datalist, *entry_paths(entries), *(m.bundle for m in methods if m.bundle is not None)],
+                 overwrite)
     if not entries:
         raise DatalistError(source, f"no entries in split {split!r} to benchmark")
     full = build_cohort(entries, DEFAULT_REFERENCE_KERNEL, DEFAULT_PAIRED_REFERENCES, source=source)

@@ -142,10 +142,12 @@ def evaluate(
         overwrite: replace an earlier ctharmonize output at ``out`` (nothing else is replaced).
         progress: show a progress bar.
     """
+    from ctharmonize.data import datalist_entries, entry_paths
     from ctharmonize.evaluation.run import run_evaluation
     from ctharmonize.io import check_output
 
-    check_output(out, [datalist, bundle, weights], overwrite)
+    scans = entry_paths(datalist_entries(datalist)[0])
+    check_output(out, [datalist, bundle, weights, *scans], overwrite)
     entries: Any = datalist
     if bundle is not None:
         entries = _harmonize_with_bundle(bundle, datalist, out, target, split, harmonized_dir, device, batch_size,
@@ -169,6 +171,7 @@ def _harmonize_with_bundle(bundle: str, datalist: str, out: str, target: Any, sp
                            weights: str | None, trust: bool, overwrite: bool, progress: bool,
                            spacing_policy: str = "resample") -> list[dict]:
     """``evaluate --bundle``: harmonize the datalist with the bundle's harmonizer; the entries to evaluate."""
+    from ctharmonize.data import datalist_entries, entry_paths
     from ctharmonize.inference.bundle_harmonizer import (
         bundle_default_target,
         bundle_model_name,
@@ -182,7 +185,7 @@ def _harmonize_with_bundle(bundle: str, datalist: str, out: str, target: Any, sp
 
     check_spacing_policy(spacing_policy)
     folder = harmonized_dir or f"{Path(out)}_harmonized"
-    check_output(folder, [datalist, bundle, weights], overwrite)
+    check_output(folder, [datalist, bundle, weights, *entry_paths(datalist_entries(datalist)[0])], overwrite)
     parser = read_bundle_config(bundle, trust=trust)
     goal: Any = target
     if isinstance(target, str) and target.lstrip().startswith("{"):

@@ -217,7 +217,7 @@ def run_radiomics(
     Returns:
         The radiomics.json document.
     """
-    from ctharmonize.data import datalist_entries
+    from ctharmonize.data import datalist_entries, entry_paths
     from ctharmonize.evaluation.run import write_csv, write_json
     from ctharmonize.io.atomic import atomic_path
     from ctharmonize.io.output_check import check_output
@@ -227,8 +227,8 @@ def run_radiomics(
     if normalization not in NORMALIZATIONS:
         raise ConfigError(None, f"--normalization must be one of {', '.join(NORMALIZATIONS)}, got {normalization!r}")
     chosen = parse_pairs(pairs) if pairs is not None else None
-    check_output(out, [datalist, harmonized], overwrite)
     entries, source = datalist_entries(datalist, split)
+    check_output(out, [datalist, harmonized, *entry_paths(entries)], overwrite)
     if not entries:
         raise DatalistError(source, f"no entries in split {split!r}")
     chosen = chosen or _default_pairs(entries, source)
