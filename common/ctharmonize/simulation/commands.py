@@ -10,12 +10,12 @@ __all__ = ["simulate"]
 def simulate(out: str, subjects: int = 4, size: int | None = None, slices: int = 32, seed: int = 0,
              dicom: bool = False, vendors: str = "siemens,ge", overwrite: bool = False, progress: bool = True,
              preset: str | None = None, vary: bool | None = None, ir_strength: float | None = None,
-             edge_strength: float | None = None, split: str | None = None) -> str:
+             edge_strength: float | None = None, split: str | None = None, traveling: bool = False) -> str:
     """Generate a simulated multi-vendor, multi-kernel chest CT dataset with ground truth.
 
     Args:
         out: output folder (refused if it exists, unless --overwrite).
-        subjects: subjects per vendor.
+        subjects: subjects per vendor (with --traveling, subjects in all).
         size: in-plane matrix size (e.g. 128, 256, 512; default 512 with --preset clinical, else 256).
         slices: slices per volume.
         seed: master random seed.
@@ -29,6 +29,8 @@ def simulate(out: str, subjects: int = 4, size: int | None = None, slices: int =
         ir_strength: iterative-reconstruction-like denoising, multiple of the vendor preset (0 = FBP).
         edge_strength: GE BONE nonlinear edge enhancement, multiple of the preset (0 = none).
         split: put every subject in this split (e.g. test, for a held-out set with a fresh seed).
+        traveling: scan every subject on every vendor (one pixel-aligned phantom per subject, each
+            site's own dose, noise and kernels): a paired cross-vendor set, like a traveling phantom.
     Returns:
         the path of the written datalist.json.
     """
@@ -39,4 +41,5 @@ def simulate(out: str, subjects: int = 4, size: int | None = None, slices: int =
     vend = comma_list(vendors)
     return str(generate_dataset(out, subjects=subjects, size=size, slices=slices, seed=seed, dicom=dicom,
                                 vendors=vend, overwrite=overwrite, progress=progress, preset=preset, vary=vary,
-                                ir_strength=ir_strength, edge_strength=edge_strength, split=split))
+                                ir_strength=ir_strength, edge_strength=edge_strength, split=split,
+                                traveling=traveling))

@@ -8,7 +8,8 @@ Layout under ``out_dir``::
     dicom/<subject>_<kernel>/             (with dicom=True)
 
 Within a vendor every subject is reconstructed with both of its kernels from one noisy
-sinogram (paired, pixel-aligned: same ``pair_id``); different vendors get different subjects.
+sinogram (paired, pixel-aligned: same ``pair_id``); different vendors get different subjects,
+except with ``traveling`` (every subject scanned at every site: a paired cross-vendor set).
 
 The ``clinical`` preset (:data:`PRESETS`) writes 512² slices and draws, per subject, what varies
 at a real site (:func:`draw_acquisition`): patient size, a reconstruction FOV that fits it
@@ -77,6 +78,14 @@ def draw_acquisition(spec: VendorSpec, rng: np.random.Generator | None) -> Acqui
     return Acquisition(fov, centre, mas, round(spec.ctdivol(mas), 3), thickness, round(scale, 3))
 
 
+def _visiting_acquisition(site: Acquisition, spec: VendorSpec, vary: bool, key: list[int]) -> Acquisition:
+    """``site``'s geometry (patient, FOV, thickness) scanned on ``spec``'s scanner at its own dose."""
+    mas = (float(round(np.exp(np.random.default_rng(key).uniform(*np.log(spec.mas_range))), 1)) if vary
+           else spec.default_mas)
+    return Acquisition(site.fov_mm, site.fov_center_mm, mas, round(spec.ctdivol(mas), 3),
+                       site.slice_thickness_mm, site.body_scale)
+
+
 def assign_splits(n: int) -> list[str]:
     """Deterministic splits for ``n`` subjects of one vendor: ~60/20/20, >= 1 test subject when n >= 3."""
     if n <= 1:
@@ -131,6 +140,7 @@ def generate_dataset(
     ir_strength: float | None = None,
     edge_strength: float | None = None,
     split: str | None = None,
+    traveling: bool = False,
 ) -> Path:
     """Simulate ``subjects`` chests per vendor and write them; returns the path of ``datalist.json``.
 
@@ -149,6 +159,11 @@ def generate_dataset(
             :func:`~ctharmonize.simulation.scan.simulate_scan`).
         split: put every subject in this split (e.g. ``"test"`` for a held-out test set drawn
             with a fresh seed); None = ~60/20/20 per vendor.
+        traveling: scan every subject at every vendor's site (subjects ``sim-travel-<i>``, one
+            ``pair_id`` across vendors: the cross-vendor paired set of a traveling phantom, as in
+            paper 002): one phantom and geometry (patient size, FOV, thickness: the first vendor's
+            draw, so all images are pixel-aligned), each vendor's own dose draw, noise, kernels
+            and processing. ``subjects`` is then the number of subjects in all.
     """
     if preset is not None and preset not in PRESETS:
         raise ConfigError(None, f"unknown simulation preset {preset!r}; known: {', '.join(sorted(PRESETS))}")
@@ -165,44 +180,49 @@ def generate_dataset(
         vendors = [v.strip() for v in vendors.split(",") if v.strip()]
     specs = [get_vendor(v) for v in vendors]
     check_writable(out_dir, overwrite)
-    jobs = [(vi, spec, i) for vi, spec in enumerate(specs) for i in range(int(subjects))]
     splits = assign_splits(int(subjects)) if split is None else [str(split)] * int(subjects)
+    if traveling:  # one phantom per subject, scanned at every vendor's site
+        jobs = [(i, f"sim-travel-{i:03d}", 0, list(enumerate(specs))) for i in range(int(subjects))]
+    else:
+        jobs = [(i, f"sim-{spec.name}-{i:03d}", vi, [(vi, spec)]) for vi, spec in enumerate(specs)
+                for i in range(int(subjects))]
     from tqdm.auto import tqdm
 
     entries = []
     with atomic_path(out_dir, overwrite=overwrite, directory=True, record=True) as tmp:
-        for vi, spec, i in tqdm(jobs, desc="simulate", unit="subject", disable=not progress):
-            subject = f"sim-{spec.name}-{i:03d}"
-            ph_seed = int(np.random.SeedSequence([int(seed), vi, i]).generate_state(1)[0] % (2**31))
-            acq_rng = np.random.default_rng([int(seed), vi, i, 1]) if vary else None
-            acq = draw_acquisition(spec, acq_rng)
-            ph = generate_phantom(ph_seed, size=size, slices=slices, fov_mm=acq.fov_mm,
-                                  fov_center_mm=acq.fov_center_mm, slice_thickness=acq.slice_thickness_mm,
-                                  body_scale=acq.body_scale)
-            vols = simulate_scan(ph, spec.name, mas=acq.mas, seed=int(seed) * 7919 + i,
-                                 ir_strength=ir_strength, edge_strength=edge_strength)
+        for i, subject, pvi, scanners in tqdm(jobs, desc="simulate", unit="subject", disable=not progress):
+            ph_seed = int(np.random.SeedSequence([int(seed), pvi, i]).generate_state(1)[0] % (2**31))
+            site = draw_acquisition(specs[pvi], np.random.default_rng([int(seed), pvi, i, 1]) if vary else None)
+            ph = generate_phantom(ph_seed, size=size, slices=slices, fov_mm=site.fov_mm,
+                                  fov_center_mm=site.fov_center_mm, slice_thickness=site.slice_thickness_mm,
+                                  body_scale=site.body_scale)
             rel = {"labels": f"labels/{subject}_labels.nii.gz", "lung": f"lungs/{subject}_lung.nii.gz",
                    "ground_truth": f"ground_truth/{subject}_gt.nii.gz"}
             _write_label_map(ph.labels, ph, tmp / rel["labels"])
             _write_label_map(ph.lung, ph, tmp / rel["lung"])
             write_volume(ph.volume(), tmp / rel["ground_truth"])
-            for name, vol in vols.items():
-                image = f"images/{subject}_{name}.nii.gz"
-                _write_image(vol, tmp / image)
-                entry = {"image": image, "kernel": name, "vendor": spec.name, "subject": subject,
-                         "split": splits[i], **rel, "pair_id": subject,
-                         "acquisition": {**asdict(acq), "fov_center_mm": list(acq.fov_center_mm),
-                                         "pixel_spacing_mm": round(float(ph.spacing[0]), 4),
-                                         "processing": vol.header.extra.get("processing", "FBP")}}
-                if dicom:
-                    folder = f"dicom/{subject}_{name}"
-                    write_volume(vol, tmp / folder, series_description_suffix="",
-                                 derivation_description="simulated by ctharmonize.simulation")
-                    entry["dicom"] = folder
-                entries.append(entry)
+            for vi, spec in scanners:
+                acq = site if vi == pvi else _visiting_acquisition(site, spec, vary, [int(seed), vi, i, 2])
+                vols = simulate_scan(ph, spec.name, mas=acq.mas, seed=int(seed) * 7919 + i,
+                                     ir_strength=ir_strength, edge_strength=edge_strength)
+                for name, vol in vols.items():
+                    image = f"images/{subject}_{name}.nii.gz"
+                    _write_image(vol, tmp / image)
+                    entry = {"image": image, "kernel": name, "vendor": spec.name, "subject": subject,
+                             "split": splits[i], **rel, "pair_id": subject,
+                             "acquisition": {**asdict(acq), "fov_center_mm": list(acq.fov_center_mm),
+                                             "pixel_spacing_mm": round(float(ph.spacing[0]), 4),
+                                             "processing": vol.header.extra.get("processing", "FBP")}}
+                    if dicom:
+                        folder = f"dicom/{subject}_{name}"
+                        write_volume(vol, tmp / folder, series_description_suffix="",
+                                     derivation_description="simulated by ctharmonize.simulation")
+                        entry["dicom"] = folder
+                    entries.append(entry)
         datalist = {
             "name": "ctharmonize-simulated",
-            "description": f"Simulated chest CT: {int(subjects)} subjects per vendor ({', '.join(s.name for s in specs)}), "
+            "description": f"Simulated chest CT: {int(subjects)} subjects "
+                           f"{'scanned at every site' if traveling else 'per vendor'} ({', '.join(s.name for s in specs)}), "
                            f"{size}x{size}x{slices}, seed {seed}, preset {preset or 'basic'}"
                            f"{' (per-subject FOV, dose, thickness, size)' if vary else ''}"
                            f"{f', processing IR x{ir_strength:g} edge x{edge_strength:g}' if ir_strength or edge_strength else ''}. "
