@@ -353,6 +353,39 @@ def test_simulated_end_to_end_with_harmonized_images(capsys, simulated, tmp_path
     assert rc == 0, err
     assert (tmp_path / "rad2" / "table2.csv").read_text() == (out / "table2.csv").read_text()
 
+    # several named methods: one row each, in the given order, each its own method's values
+    swap = [{"image": e["image"], "kernel": "ge_standard", "source_kernel": "ge_bone", "subject": s}
+            for (s, k), e in by.items() if k == "ge_bone"]
+    swap += [{"image": e["image"], "kernel": "siemens_b30f", "source_kernel": "siemens_b50f", "subject": s}
+             for (s, k), e in by.items() if k == "siemens_b30f"]
+    h2 = simulated.parent / "swap.json"
+    h2.write_text(json.dumps({"data": swap}))
+    rc, _, err = run_cli(capsys, simulated, tmp_path / "rad3", "--pairs", "ge_bone:ge_standard,siemens_b50f:siemens_b30f",
+                         "--harmonized", f"Oracle={h},Swap={h2}")
+    assert rc == 0, err
+    named = json.loads((tmp_path / "rad3" / "radiomics.json").read_text())
+    assert named["harmonized"] == {"Oracle": os.fspath(h), "Swap": os.fspath(h2)}
+    ge3, siemens3 = named["pairs"]
+    assert list(ge3["comparisons"]) == ["input", "Oracle", "Swap"]
+    for group in ("glcm", "glrlm", "all"):
+        assert ge3["comparisons"]["Oracle"]["paper"][group] == ge["comparisons"]["harmonized"]["paper"][group]
+        assert ge3["comparisons"]["Swap"]["paper"][group] == ge["comparisons"]["input"]["paper"][group]
+        assert siemens3["comparisons"]["Swap"]["paper"][group]["mean"] == pytest.approx(1.0)
+        assert siemens3["comparisons"]["Oracle"]["conventional"][group] == siemens["comparisons"]["input"]["conventional"][group]
+    md3 = (tmp_path / "rad3" / "table2.md").read_text()
+    assert "| Oracle | 1.00 ± 0.00 |" in md3 and "| Swap |" in md3 and "| Harmonized |" not in md3
+    assert "| siemens_b50f → siemens_b30f | Swap | 2 | inf |" in (tmp_path / "rad3" / "table3.md").read_text()
+    assert len(read_csv(tmp_path / "rad3" / "features.csv")) == 2 * 2 * 4
+    for bad, text in ((f"input={h}", "method name 'input' is reserved"), (f"A={h},A={h2}", "given twice"),
+                      (f"A={h},B=", "NAME=PATH")):
+        rc, _, err = run_cli(capsys, simulated, tmp_path / "rad4", "--harmonized", bad)
+        assert rc == 2 and text in one_line(err) and not (tmp_path / "rad4").exists()
+    partial = simulated.parent / "partial.json"
+    partial.write_text(json.dumps({"data": swap[:1]}))
+    rc, _, err = run_cli(capsys, simulated, tmp_path / "rad4", "--pairs", "ge_bone:ge_standard",
+                         "--harmonized", f"Oracle={h},Partial={partial}")
+    assert rc == 2 and "partial.json" in one_line(err) and "no harmonized ge_bone->ge_standard image" in err
+
 
 def test_tools_workflow_matches_the_command(simulated, tmp_path):
     from monai.bundle import ConfigParser
@@ -387,11 +420,12 @@ def test_harmonized_datalist_forms_and_pair_plan(tmp_path):
     assert found == {("s0", "ge_bone", "ge_standard"): os.fspath(tmp_path / "data" / "s0_ge_standard.nii.gz"),
                      ("s1", "ge_bone", "ge_standard"): os.fspath(tmp_path / "data" / "s1_ge_standard.nii.gz")}
     entries = json.loads(dl.read_text())["data"]
-    plan = plan_pairs(entries, parse_pairs("ge_bone:ge_standard"), dl, found, h)
+    plan = plan_pairs(entries, parse_pairs("ge_bone:ge_standard"), dl, {"harmonized": found}, {"harmonized": h})
     (scans,) = plan.values()
     assert [(s.subject, s.source, s.reference, s.labels) for s in scans] == [
         ("s0", "s0_ge_bone.nii.gz", "s0_ge_standard.nii.gz", None), ("s1", "s1_ge_bone.nii.gz", "s1_ge_standard.nii.gz", None)]
-    assert [s.harmonized for s in scans] == [found[("s0", "ge_bone", "ge_standard")], found[("s1", "ge_bone", "ge_standard")]]
+    assert [s.harmonized for s in scans] == [(("harmonized", found[("s0", "ge_bone", "ge_standard")]),),
+                                             (("harmonized", found[("s1", "ge_bone", "ge_standard")]),)]
     with pytest.raises(DatalistError, match="no 'labels' map"):
         plan_pairs(entries, [("ge_bone", "ge_standard")], dl, roi="labels")
     assert parse_pairs(["a:b", ("c", "d"), "a:b"]) == [("a", "b"), ("c", "d")]

@@ -388,7 +388,9 @@ def radiomics(
         pairs: comma-separated SRC:REF kernel pairs, e.g. ge_bone:ge_standard,siemens_b50f:siemens_b30f (default:
             siemens_b50f:siemens_b30f, siemens_b70f:siemens_b30f, ge_bone:ge_standard, ge_lung:ge_standard where present).
         harmonized: the SRC images harmonized to REF: a datalist JSON (entries with source_kernel, or with
-            harmonized and target; it may be --datalist itself), or a ``harmonize-cohort`` folder or its manifest.csv.
+            harmonized and target; it may be --datalist itself), or a ``harmonize-cohort`` folder or its manifest.csv;
+            or NAME=PATH[,NAME=PATH...] to compare several methods, one table row each (e.g.
+            CycleGAN=out/cg,CVS-CT=out/cvsct).
         split: use only this split of the datalist (default every entry).
         roi: soft-tissue ROI from the entry's "labels" map where it has one, else an HU threshold ("auto"), only
             "labels", or only "threshold" ([-100, 200] HU inside the body of the REF scan).

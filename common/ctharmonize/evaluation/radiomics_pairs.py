@@ -12,6 +12,9 @@ Harmonized images (``--harmonized``) of SRC to REF, by subject, come from one of
   ``target`` REF (docs/evaluation.md's two forms);
 * the output folder of ``ctharmonize harmonize-cohort``, or its ``manifest.csv`` (columns ``subject``,
   ``output``, ``source_kernel``, ``target_kernel``; ``output`` relative to the manifest's folder).
+
+Several methods side by side (the paper's rows CycleGAN, CVS-CT¹, …): ``NAME=PATH[,NAME=PATH...]``, each
+PATH one of the forms above (:func:`parse_harmonized`).
 """
 
 from __future__ import annotations
@@ -25,7 +28,12 @@ from typing import Any
 
 from ctharmonize.errors import ConfigError, DatalistError
 
-__all__ = ["PairScans", "load_harmonized", "pair_name", "parse_pairs", "plan_pairs"]
+__all__ = ["DEFAULT_METHOD", "PairScans", "load_harmonized", "pair_name", "parse_harmonized", "parse_pairs",
+           "plan_pairs"]
+
+#: the method name of a single unnamed ``--harmonized`` source
+DEFAULT_METHOD = "harmonized"
+_RESERVED = ("input", "source", "reference")
 
 _MANIFEST = "manifest.csv"
 _MANIFEST_COLUMNS = ("subject", "output", "source_kernel", "target_kernel")
@@ -33,13 +41,14 @@ _MANIFEST_COLUMNS = ("subject", "output", "source_kernel", "target_kernel")
 
 @dataclass(frozen=True)
 class PairScans:
-    """One subject's images of a pair: source-kernel and reference-kernel scans, the harmonized source (or
-    None), and the label map the soft-tissue ROI comes from (or None: HU threshold ROI)."""
+    """One subject's images of a pair: source-kernel and reference-kernel scans, the harmonized source of
+    each method (``(method, image)`` in the methods' order; empty without ``--harmonized``), and the label
+    map the soft-tissue ROI comes from (or None: HU threshold ROI)."""
 
     subject: str
     source: str
     reference: str
-    harmonized: str | None = None
+    harmonized: tuple[tuple[str, str], ...] = ()
     labels: str | None = None
 
 
@@ -66,6 +75,30 @@ def parse_pairs(value: Any) -> list[tuple[str, str]]:
     return pairs
 
 
+def parse_harmonized(value: Any) -> dict[str, str]:
+    """``--harmonized``: one source (``PATH`` -> {"harmonized": PATH}) or ``NAME=PATH[,NAME=PATH...]`` (or a
+    mapping) -> {method name: source}, in the given order. Names are unique and not input/source/reference."""
+    if isinstance(value, Mapping):
+        items = [(str(k).strip(), os.fspath(v)) for k, v in value.items()]
+    else:
+        text = os.fspath(value)
+        if "=" not in text:
+            return {DEFAULT_METHOD: text}
+        items = [tuple(part.strip() for part in item.split("=", 1)) for item in text.split(",") if item.strip()]
+    methods: dict[str, str] = {}
+    for item in items:
+        if len(item) != 2 or not all(item):
+            raise ConfigError(None, f"--harmonized expects PATH or NAME=PATH[,NAME=PATH...], got {value!r}")
+        name, path = item
+        if name in methods or name.lower() in _RESERVED:
+            raise ConfigError(None, f"--harmonized: method name {name!r} is "
+                                    f"{'given twice' if name in methods else 'reserved'}")
+        methods[name] = path
+    if not methods:
+        raise ConfigError(None, f"--harmonized names no source: {value!r}")
+    return methods
+
+
 def _originals(entries: Sequence[Mapping[str, Any]], source: Path | None) -> dict[tuple[str, str], Mapping]:
     found: dict[tuple[str, str], Mapping] = {}
     for i, e in enumerate(entries):
@@ -83,13 +116,13 @@ def _originals(entries: Sequence[Mapping[str, Any]], source: Path | None) -> dic
 
 
 def plan_pairs(entries: Sequence[Mapping[str, Any]], pairs: Sequence[tuple[str, str]], source: Path | None = None,
-               harmonized: Mapping[tuple[str, str, str], str] | None = None,
-               harmonized_source: str | os.PathLike | None = None,
+               harmonized: Mapping[str, Mapping[tuple[str, str, str], str]] | None = None,
+               harmonized_source: Mapping[str, str | os.PathLike] | None = None,
                roi: str = "auto") -> dict[tuple[str, str], list[PairScans]]:
     """Pair -> the subjects' :class:`PairScans` (datalist order), checked before any image is read.
 
-    ``harmonized``: (subject, SRC, REF) -> harmonized image (:func:`load_harmonized`); when given, every
-    subject of a pair must have one. ``roi``: "auto" (label map of the reference entry, else of the source
+    ``harmonized``: method -> {(subject, SRC, REF): harmonized image} (:func:`load_harmonized` of each
+    source in ``harmonized_source``, method -> path); every subject of a pair must have one of each method. ``roi``: "auto" (label map of the reference entry, else of the source
     entry, else none), "labels" (a label map required) or "threshold" (never one).
     """
     originals = _originals(entries, source)
@@ -106,12 +139,15 @@ def plan_pairs(entries: Sequence[Mapping[str, Any]], pairs: Sequence[tuple[str, 
             labels = None if roi == "threshold" else (b.get("labels") or a.get("labels"))
             if roi == "labels" and not labels:
                 raise DatalistError(source, f"subject {s!r}: no 'labels' map for the soft-tissue ROI (--roi labels)")
-            image = None
-            if harmonized is not None:
-                image = harmonized.get((s, src, ref))
+            images = []
+            for method, found in (harmonized or {}).items():
+                image = found.get((s, src, ref))
                 if image is None:
-                    raise DatalistError(harmonized_source, f"no harmonized {src}->{ref} image of subject {s!r}")
-            scans.append(PairScans(s, str(a["image"]), str(b["image"]), image, None if labels is None else str(labels)))
+                    raise DatalistError((harmonized_source or {}).get(method),
+                                        f"no harmonized {src}->{ref} image of subject {s!r}")
+                images.append((method, image))
+            scans.append(PairScans(s, str(a["image"]), str(b["image"]), tuple(images),
+                                   None if labels is None else str(labels)))
         plan[(src, ref)] = scans
     return plan
 

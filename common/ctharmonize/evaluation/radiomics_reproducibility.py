@@ -43,9 +43,11 @@ from ctharmonize.evaluation.radiomics_features import (
 )
 from ctharmonize.evaluation.radiomics_image_quality import IMAGE_QUALITY, WINDOW_HU, image_quality
 from ctharmonize.evaluation.radiomics_pairs import (
+    DEFAULT_METHOD,
     PairScans,
     load_harmonized,
     pair_name,
+    parse_harmonized,
     parse_pairs,
     plan_pairs,
 )
@@ -54,6 +56,7 @@ from ctharmonize.evaluation.radiomics_plots import ccc_plot
 __all__ = ["COMPARISONS", "ROI_SOURCES", "run_radiomics"]
 
 #: comparison key -> row label: the source scan itself, or its harmonized version, against the reference scan
+#: (with several named ``--harmonized`` methods, each method's name is its key and row label)
 COMPARISONS: dict[str, str] = {"input": "Input", "harmonized": "Harmonized"}
 ROI_SOURCES = ("auto", "labels", "threshold")
 GROUP_TITLES: dict[str, str] = {**CLASS_TITLES, ALL: "All"}
@@ -83,21 +86,25 @@ class _Extractor:
         return self.features[key]
 
 
-def _read_pair(scans: PairScans) -> tuple[dict[str, Any], np.ndarray, str]:
-    """The subject's volumes (source, reference, harmonized), the ROI (on the reference scan) and its kind."""
+def _label(key: str) -> str:
+    return COMPARISONS.get(key, key)
+
+
+def _read_pair(scans: PairScans) -> tuple[dict[str, Any], dict[str, str], np.ndarray, str]:
+    """The subject's volumes and their paths (source, reference, one per harmonized method), the ROI (on the
+    reference scan) and its kind."""
     from ctharmonize.io import read_label_map, read_volume
 
-    vols = {"reference": read_volume(scans.reference), "source": read_volume(scans.source)}
-    if scans.harmonized is not None:
-        vols["harmonized"] = read_volume(scans.harmonized)
+    paths = {"reference": scans.reference, "source": scans.source, **dict(scans.harmonized)}
+    vols = {role: read_volume(path) for role, path in paths.items()}
     ref = vols["reference"]
-    for role, path in (("source", scans.source), ("harmonized", scans.harmonized)):
-        if role in vols and vols[role].shape != ref.shape:
+    for role, path in paths.items():
+        if vols[role].shape != ref.shape:
             raise InputError(path, f"shape (Z, Y, X) {vols[role].shape} differs from the {scans.subject!r} reference "
                                    f"scan's {ref.shape} ({scans.reference}); paired images must be pixel-aligned")
     labels = read_label_map(scans.labels, like=ref) if scans.labels else None
     roi = soft_tissue_roi(ref, labels)
-    return vols, roi, "labels" if labels is not None else "threshold"
+    return vols, paths, roi, "labels" if labels is not None else "threshold"
 
 
 def _comparison_doc(rows: Sequence[Mapping[str, Any]], role: str, columns: Sequence[str], classes: Sequence[str],
@@ -155,7 +162,7 @@ def _table2_markdown(doc: Mapping[str, Any]) -> str:
                     if form == "conventional" and c["median"] is not None and np.isfinite(c["median"]):
                         text += f" ({c['median']:.2f})"
                     cells.append(text)
-                lines.append(f"| {COMPARISONS[key]} | " + " | ".join(cells) + " |")
+                lines.append(f"| {_label(key)} | " + " | ".join(cells) + " |")
             lines.append("")
     return "\n".join(lines)
 
@@ -169,7 +176,7 @@ def _table3_markdown(doc: Mapping[str, Any]) -> str:
     for p in doc["pairs"]:
         for key, comp in p["comparisons"].items():
             q = comp["image_quality"]
-            lines.append(f"| {p['source']} → {p['reference']} | {COMPARISONS[key]} | {comp['n_pairs']} | "
+            lines.append(f"| {p['source']} → {p['reference']} | {_label(key)} | {comp['n_pairs']} | "
                          f"{_fmt(q['psnr'])} | {_fmt(q['ssim'], 3)} | {_fmt(q['ncc'], 3)} |")
     return "\n".join(lines) + "\n"
 
@@ -208,7 +215,8 @@ def run_radiomics(
         datalist: datalist JSON; entries with ``image``, ``kernel``, ``subject``, optional ``labels``.
         out: output folder (refused if it exists, unless ``overwrite`` and it is an earlier ctharmonize output).
         pairs: "SRC:REF[,SRC:REF...]" (or a list); default the DEFAULT_PAIRED_REFERENCES pairs present.
-        harmonized: harmonized images of SRC to REF: datalist JSON, harmonize-cohort folder or its manifest.csv.
+        harmonized: harmonized images of SRC to REF: datalist JSON, harmonize-cohort folder or its manifest.csv;
+            or ``NAME=PATH[,NAME=PATH...]`` (or a mapping): several methods, one table row each.
         split: use only this split of ``datalist`` (None: every entry).
         roi: "auto" (soft-tissue labels where the entry has ``labels``, else HU threshold), "labels", "threshold".
         normalization: of each feature before the paper-form CCC, "zscore" or "minmax".
@@ -227,13 +235,14 @@ def run_radiomics(
     if normalization not in NORMALIZATIONS:
         raise ConfigError(None, f"--normalization must be one of {', '.join(NORMALIZATIONS)}, got {normalization!r}")
     chosen = parse_pairs(pairs) if pairs is not None else None
+    methods = parse_harmonized(harmonized) if harmonized is not None else {}
     entries, source = datalist_entries(datalist, split)
-    check_output(out, [datalist, harmonized, *entry_paths(entries)], overwrite)
+    check_output(out, [datalist, *methods.values(), *entry_paths(entries)], overwrite)
     if not entries:
         raise DatalistError(source, f"no entries in split {split!r}")
     chosen = chosen or _default_pairs(entries, source)
-    found = load_harmonized(harmonized) if harmonized is not None else None
-    plan = plan_pairs(entries, chosen, source, found, harmonized, roi)
+    found = {m: load_harmonized(path) for m, path in methods.items()}
+    plan = plan_pairs(entries, chosen, source, found, methods, roi)
     names = feature_names()
     columns = [f"original_{c}_{n}" for c in FEATURE_CLASSES for n in names[c]]
     classes = [c for c in FEATURE_CLASSES for _ in names[c]]
@@ -245,22 +254,21 @@ def run_radiomics(
     for (src, ref), subjects in plan.items():
         rows = []
         for scans in subjects:
-            vols, mask, kind = _read_pair(scans)
+            vols, paths, mask, kind = _read_pair(scans)
             row: dict[str, Any] = {"subject": scans.subject, "quality": {}}
             for role in vols:
-                image = getattr(scans, role)
+                image = paths[role]
                 row[role] = extract(image, vols[role], mask, (scans.subject, ref))
-                kernel = {"source": src, "reference": ref, "harmonized": f"{src}->{ref}"}[role]
+                kernel = {"source": src, "reference": ref}.get(role, f"{src}->{ref}")
                 feature_rows.append({"pair": pair_name((src, ref)), "subject": scans.subject, "role": role,
                                      "kernel": kernel, "image": image, "roi": kind, "roi_voxels": int(mask.sum()),
                                      **{c: row[role][c] for c in columns}})
-            for role in ("source", "harmonized"):
-                if role in vols:
-                    row["quality"][role] = image_quality(vols[role].array, vols["reference"].array)
+            for role in ("source", *methods):
+                row["quality"][role] = image_quality(vols[role].array, vols["reference"].array)
             rows.append(row)
             bar.update(1)
         comparisons = {key: _comparison_doc(rows, role, columns, classes, normalization)
-                       for key, role in (("input", "source"), ("harmonized", "harmonized")) if role in rows[0]}
+                       for key, role in (("input", "source"), *((m, m) for m in methods))}
         pair_docs.append({"name": pair_name((src, ref)), "source": src, "reference": ref, "n_pairs": len(rows),
                           "subjects": [s.subject for s in subjects], "comparisons": comparisons})
     bar.close()
@@ -269,7 +277,9 @@ def run_radiomics(
 
     doc = {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "datalist": os.fspath(datalist), "harmonized": None if harmonized is None else os.fspath(harmonized),
+        "datalist": os.fspath(datalist),
+        "harmonized": (None if not methods else methods[DEFAULT_METHOD] if list(methods) == [DEFAULT_METHOD]
+                       else dict(methods)),
         "split": split,
         "settings": {
             "pyradiomics_version": radiomics.__version__, "extractor": dict(SETTINGS),
@@ -284,7 +294,7 @@ def run_radiomics(
         "pairs": pair_docs,
     }
     table2, table3 = _table_rows(doc)
-    plot_rows = [{"label": f"{p['source']}→{p['reference']} {COMPARISONS[k]}", **c}
+    plot_rows = [{"label": f"{p['source']}→{p['reference']} {_label(k)}", **c}
                  for p in pair_docs for k, c in p["comparisons"].items()]
     with atomic_path(out, overwrite=overwrite, directory=True, record=True) as tmp:
         write_csv(feature_rows, tmp / "features.csv")
