@@ -6,18 +6,27 @@ from ctharmonize.losses.gradient_penalty import gradient_penalty
 from ctharmonize.losses.gram_matrix import GRAM_NORMALIZATIONS, gram_matrix
 from ctharmonize.losses.gram_style import GramStyleLoss
 from ctharmonize.losses.lsgan import LSGANLoss
+from ctharmonize.losses.multiscale_texture import TEXTURE_AGGREGATIONS, MultiScaleTextureLoss
 from ctharmonize.losses.r1_penalty import r1_penalty
+from ctharmonize.losses.soft_glcm import GLCM_ANGLES, GLCM_DISTANCES, SoftGLCM, glcm_contrast, glcm_offsets
 from ctharmonize.losses.tissue_statistic import TissueStatisticLoss
 from ctharmonize.losses.wgan import WGANGPLoss
 
 __all__ = [
+    "GLCM_ANGLES",
+    "GLCM_DISTANCES",
     "GRAM_NORMALIZATIONS",
+    "TEXTURE_AGGREGATIONS",
     "CycleConsistencyLoss",
     "DownsampledIdentityLoss",
     "GramStyleLoss",
     "LSGANLoss",
+    "MultiScaleTextureLoss",
+    "SoftGLCM",
     "TissueStatisticLoss",
     "WGANGPLoss",
+    "glcm_contrast",
+    "glcm_offsets",
     "gradient_penalty",
     "gram_matrix",
     "r1_penalty",

@@ -1,16 +1,23 @@
-"""Building blocks of the GAN networks: norm factory, conv-norm-act layer lists, residual and attention blocks."""
+"""Building blocks of the GAN networks: norm factory, conv-norm-act layer lists, residual and attention blocks,
+AdaIN and the StarGAN v2 ResBlk / AdaIN-ResBlk."""
 
+from ctharmonize.networks.blocks.adain import AdaIN
+from ctharmonize.networks.blocks.adain_resblock import AdainResBlk
 from ctharmonize.networks.blocks.cbam import CBAM
 from ctharmonize.networks.blocks.conv_norm_act import ACTIVATIONS, activation, conv_norm_act, deconv_norm_act
 from ctharmonize.networks.blocks.hu_window_map import HUWindowMap
 from ctharmonize.networks.blocks.norm import NORM_TYPES, conv_bias, norm_layer
 from ctharmonize.networks.blocks.resnet_block import ResnetBlock
+from ctharmonize.networks.blocks.stargan_resblock import ResBlk
 
 __all__ = [
     "ACTIVATIONS",
+    "AdaIN",
+    "AdainResBlk",
     "CBAM",
     "HUWindowMap",
     "NORM_TYPES",
+    "ResBlk",
     "ResnetBlock",
     "activation",
     "conv_bias",

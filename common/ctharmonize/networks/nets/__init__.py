@@ -1,4 +1,5 @@
-"""Generators and discriminators: CycleGAN ResNet pieces, the multipath generator, PatchGAN, CVS-CT, VGG features."""
+"""Generators and discriminators: CycleGAN ResNet pieces, the multipath generator, PatchGAN, CVS-CT, VGG features,
+StarGAN v2 (generator, mapping network, style encoder, multi-task discriminator)."""
 
 from ctharmonize.networks.nets.band_energy_normalizer import BandEnergyNormalizer, BandGainPath
 from ctharmonize.networks.nets.ct_kernel_features import (
@@ -9,6 +10,7 @@ from ctharmonize.networks.nets.ct_kernel_features import (
 from ctharmonize.networks.nets.cvsct_discriminator import CVSCTDiscriminator, cvsct_discriminator_output_size
 from ctharmonize.networks.nets.cvsct_generator import CVSCTGenerator
 from ctharmonize.networks.nets.domain_names import check_domain, check_domain_names
+from ctharmonize.networks.nets.domain_select import select_domain
 from ctharmonize.networks.nets.multipath_discriminators import MultipathDiscriminators
 from ctharmonize.networks.nets.multipath_generator import DEFAULT_DOMAINS, MultipathGenerator
 from ctharmonize.networks.nets.multipath_path import MultipathPath
@@ -18,6 +20,12 @@ from ctharmonize.networks.nets.resnet_decoder import ResnetDecoder
 from ctharmonize.networks.nets.resnet_encoder import ResnetEncoder
 from ctharmonize.networks.nets.resnet_generator import ResnetGenerator
 from ctharmonize.networks.nets.shared_latent import SharedLatent
+from ctharmonize.networks.nets.stargan_discriminator import MultiTaskDiscriminator
+from ctharmonize.networks.nets.stargan_generator import StarGANGenerator
+from ctharmonize.networks.nets.stargan_init import STARGAN_INITS, stargan_init
+from ctharmonize.networks.nets.stargan_mapping import MappingNetwork
+from ctharmonize.networks.nets.stargan_style_encoder import StyleEncoder
+from ctharmonize.networks.nets.stargan_trunk import StarGANTrunk, stargan_sizes
 from ctharmonize.networks.nets.vgg_features import VGG_CONFIGS, VGGFeatures, vgg_layer_names
 
 __all__ = [
@@ -28,6 +36,8 @@ __all__ = [
     "CVSCTDiscriminator",
     "CVSCTGenerator",
     "DEFAULT_DOMAINS",
+    "MappingNetwork",
+    "MultiTaskDiscriminator",
     "MultipathDiscriminators",
     "MultipathGenerator",
     "MultipathPath",
@@ -35,7 +45,11 @@ __all__ = [
     "ResnetDecoder",
     "ResnetEncoder",
     "ResnetGenerator",
+    "STARGAN_INITS",
     "SharedLatent",
+    "StarGANGenerator",
+    "StarGANTrunk",
+    "StyleEncoder",
     "VGGFeatures",
     "VGG_CONFIGS",
     "add_new_domain",
@@ -44,6 +58,9 @@ __all__ = [
     "load_ct_kernel_features",
     "cvsct_discriminator_output_size",
     "patch_receptive_field",
+    "select_domain",
+    "stargan_init",
+    "stargan_sizes",
     "trainable_parameters_for_new_domain",
     "vgg_layer_names",
 ]
