@@ -491,15 +491,20 @@ class GANTrainer(Trainer):
 
     # ------------------------------------------------------------------ hooks
     def prepare_batch(self, batch: Any) -> Any:
+        """The batch an iteration works on; default :meth:`to_device`. Called once per iteration on the
+        whole batch, so an override may call ``super().prepare_batch(batch)`` and then add to it."""
+        return self.to_device(batch)
+
+    def to_device(self, batch: Any) -> Any:
         """Move every tensor of a (nested) batch to the device; MetaTensors become plain tensors."""
         if isinstance(batch, MetaTensor):
             batch = batch.as_tensor()
         if isinstance(batch, torch.Tensor):
             return batch.to(self.state.device, non_blocking=self.non_blocking)
         if isinstance(batch, Mapping):
-            return {k: self.prepare_batch(v) for k, v in batch.items()}
+            return {k: self.to_device(v) for k, v in batch.items()}
         if isinstance(batch, (list, tuple)):
-            return type(batch)(self.prepare_batch(v) for v in batch)
+            return type(batch)(self.to_device(v) for v in batch)
         return batch
 
     def forward(self, batch: Any) -> dict[str, torch.Tensor]:
