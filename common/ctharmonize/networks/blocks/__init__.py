@@ -1,5 +1,5 @@
 """Building blocks of the GAN networks: norm factory, conv-norm-act layer lists, residual and attention blocks,
-AdaIN and the StarGAN v2 ResBlk / AdaIN-ResBlk."""
+AdaIN and the StarGAN v2 ResBlk / AdaIN-ResBlk, segmentation renormalization (paper 004)."""
 
 from ctharmonize.networks.blocks.adain import AdaIN
 from ctharmonize.networks.blocks.adain_resblock import AdainResBlk
@@ -8,6 +8,9 @@ from ctharmonize.networks.blocks.conv_norm_act import ACTIVATIONS, activation, c
 from ctharmonize.networks.blocks.hu_window_map import HUWindowMap
 from ctharmonize.networks.blocks.norm import NORM_TYPES, conv_bias, norm_layer
 from ctharmonize.networks.blocks.resnet_block import ResnetBlock
+from ctharmonize.networks.blocks.seg_renorm import SegRenorm
+from ctharmonize.networks.blocks.seg_renorm_conv import SegRenormConv
+from ctharmonize.networks.blocks.seg_renorm_resblock import SegRenormResnetBlock
 from ctharmonize.networks.blocks.stargan_resblock import ResBlk
 
 __all__ = [
@@ -19,6 +22,9 @@ __all__ = [
     "NORM_TYPES",
     "ResBlk",
     "ResnetBlock",
+    "SegRenorm",
+    "SegRenormConv",
+    "SegRenormResnetBlock",
     "activation",
     "conv_bias",
     "conv_norm_act",

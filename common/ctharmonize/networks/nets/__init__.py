@@ -1,5 +1,6 @@
 """Generators and discriminators: CycleGAN ResNet pieces, the multipath generator, PatchGAN, CVS-CT, VGG features,
-StarGAN v2 (generator, mapping network, style encoder, multi-task discriminator)."""
+StarGAN v2 (generator, mapping network, style encoder, multi-task discriminator), the segmentation-renormalized
+CycleGAN (tissue segmenter, semantic extractor, seg-renorm generator, spectral-norm PatchGAN)."""
 
 from ctharmonize.networks.nets.band_energy_normalizer import BandEnergyNormalizer, BandGainPath
 from ctharmonize.networks.nets.ct_kernel_features import (
@@ -19,18 +20,23 @@ from ctharmonize.networks.nets.patch_discriminator import PatchDiscriminator, pa
 from ctharmonize.networks.nets.resnet_decoder import ResnetDecoder
 from ctharmonize.networks.nets.resnet_encoder import ResnetEncoder
 from ctharmonize.networks.nets.resnet_generator import ResnetGenerator
+from ctharmonize.networks.nets.segrenorm_generator import SegRenormGenerator
+from ctharmonize.networks.nets.semantic_extractor import SemanticExtractor
 from ctharmonize.networks.nets.shared_latent import SharedLatent
+from ctharmonize.networks.nets.spectral_patch_discriminator import SpectralPatchDiscriminator
 from ctharmonize.networks.nets.stargan_discriminator import MultiTaskDiscriminator
 from ctharmonize.networks.nets.stargan_generator import StarGANGenerator
 from ctharmonize.networks.nets.stargan_init import STARGAN_INITS, stargan_init
 from ctharmonize.networks.nets.stargan_mapping import MappingNetwork
 from ctharmonize.networks.nets.stargan_style_encoder import StyleEncoder
 from ctharmonize.networks.nets.stargan_trunk import StarGANTrunk, stargan_sizes
+from ctharmonize.networks.nets.tissue_segmenter import CHEST_CT_TISSUE_CLASSES, TissueSegmenter
 from ctharmonize.networks.nets.vgg_features import VGG_CONFIGS, VGGFeatures, vgg_layer_names
 
 __all__ = [
     "BandEnergyNormalizer",
     "BandGainPath",
+    "CHEST_CT_TISSUE_CLASSES",
     "CTKernelFeatures",
     "CT_KERNEL_DOMAINS",
     "CVSCTDiscriminator",
@@ -46,10 +52,14 @@ __all__ = [
     "ResnetEncoder",
     "ResnetGenerator",
     "STARGAN_INITS",
+    "SegRenormGenerator",
+    "SemanticExtractor",
     "SharedLatent",
+    "SpectralPatchDiscriminator",
     "StarGANGenerator",
     "StarGANTrunk",
     "StyleEncoder",
+    "TissueSegmenter",
     "VGGFeatures",
     "VGG_CONFIGS",
     "add_new_domain",
