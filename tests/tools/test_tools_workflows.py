@@ -14,7 +14,8 @@ from ctharmonize.evaluation import run_evaluation
 from ctharmonize.io import read_volume
 
 TOOLS = Path(__file__).resolve().parents[2] / "tools"
-WORKFLOWS = ["segment_lungs", "emphysema", "body_composition", "evaluate", "select_checkpoint", "benchmark", "radiomics"]
+WORKFLOWS = ["segment_lungs", "emphysema", "body_composition", "evaluate", "select_checkpoint", "benchmark", "radiomics",
+             "sensitivity"]
 
 
 def _bundle_run(config: str, **overrides) -> subprocess.CompletedProcess:

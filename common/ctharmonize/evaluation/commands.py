@@ -1,4 +1,5 @@
-"""CLI commands: ``emphysema``, ``evaluate``, ``select-checkpoint``, ``compare-models``, ``benchmark``, ``radiomics``."""
+"""CLI commands: ``emphysema``, ``evaluate``, ``select-checkpoint``, ``compare-models``, ``benchmark``, ``radiomics``,
+``sensitivity``."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import numpy as np
 from ctharmonize.domains.reference import DEFAULT_REFERENCE_KERNEL
 from ctharmonize.errors import ConfigError
 
-__all__ = ["benchmark", "compare_models", "emphysema", "evaluate", "radiomics", "select_checkpoint"]
+__all__ = ["benchmark", "compare_models", "emphysema", "evaluate", "radiomics", "select_checkpoint", "sensitivity"]
 
 
 def _parse_mapping(value: Any, what: str) -> dict | None:
@@ -405,3 +406,61 @@ def radiomics(
     n = sum(p["n_pairs"] for p in doc["pairs"])
     return f"{len(doc['pairs'])} kernel pairs, {n} subject pairs, {doc['settings']['n_features']} features; " \
            f"tables: {Path(out) / 'table2.md'}, {Path(out) / 'table3.md'}"
+
+
+def sensitivity(
+    bundles: Any,
+    datalist: str,
+    source: str,
+    target: str,
+    out: str,
+    sigmas: Any = None,
+    slices: int = 8,
+    split: str = "test",
+    seed: int = 0,
+    mode: str = "output",
+    window: Any = None,
+    device: str | None = None,
+    batch_size: int | None = None,
+    amp: bool | str | None = None,
+    overwrite: bool = False,
+    trust_bundle: bool = False,
+    spacing_policy: str = "resample",
+    progress: bool = True,
+) -> str:
+    """Self-adversarial sensitivity (paper 004 Fig. 9): sensitivity.csv/.json/.png in ``out``.
+
+    Adds Gaussian noise of SD sigma ([-1, 1] units of each bundle's HU window) to slices of the ``--source``
+    images and plots MSE and SSIM of the harmonized noisy input against the harmonized clean input, one line
+    per bundle (docs/evaluation.md).
+
+    Args:
+        bundles: comma-separated bundle folders (any method's bundle), one line each.
+        datalist: datalist JSON; its ``--source``-kernel entries of ``--split`` are the inputs.
+        source, target: kernel domains of the path harmonized.
+        out: output folder (refused if it exists, unless overwrite).
+        sigmas: comma-separated noise SDs in [-1, 1] units (default 0,0.05,...,0.5; 0.05 = 102.4 HU in the
+            [-1024, 3072] HU window).
+        slices: slices per volume, evenly spaced.
+        split: the split used ('all': every entry).
+        seed: seed of the noise (the same noise for every bundle).
+        mode: "output" (noisy vs clean output) or "cycle" (the paper's form: noise on the source -> target
+            output, harmonized back, against the clean input).
+        window: HU_MIN,HU_MAX of a harmonizer without hu_min/hu_max (bundle harmonizers have them).
+        device, batch_size: torch device and slices per pass for every bundle (default each bundle's).
+        amp: inference precision for every bundle, "auto", "bf16" or "none" (default each bundle's).
+        overwrite: replace an earlier ctharmonize output at ``out`` (nothing else is replaced).
+        trust_bundle: run the configs of bundles that are not trusted otherwise.
+        spacing_policy: "resample" (default) or "refuse" scans outside a bundle's trained_pixel_spacing_mm.
+        progress: show progress bars.
+    """
+    from ctharmonize.evaluation.sensitivity_run import run_sensitivity
+    from ctharmonize.torch_device import resolve_device
+
+    doc = run_sensitivity(
+        bundles, datalist, source, target, out, sigmas=sigmas, slices=int(slices), split=split, seed=int(seed),
+        mode=mode, window=window, device=str(resolve_device(device)) if device else None, batch_size=batch_size,
+        amp=amp, overwrite=overwrite, trust_bundle=trust_bundle, spacing_policy=spacing_policy, progress=progress,
+    )
+    return f"{len(doc['methods'])} methods x {len(doc['sigmas'])} sigmas on {doc['n_slices']} slices; " \
+           f"figure: {Path(out) / 'sensitivity.png'}"

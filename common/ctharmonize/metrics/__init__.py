@@ -1,5 +1,5 @@
 """Metrics: emphysema measures, Dice, effect sizes, bootstrap, significance tests, KL, image similarity, CCC,
-Fréchet distance / FID in a feature network's space, radiomic feature alignment (Welch)."""
+Fréchet distance / FID and KID in a feature network's space, radiomic feature alignment (Welch)."""
 
 from ctharmonize.metrics.bootstrap import bootstrap_rmse
 from ctharmonize.metrics.checkpoint_ranking import DEFAULT_METRIC_WEIGHTS, rank_checkpoints
@@ -26,6 +26,13 @@ from ctharmonize.metrics.frechet_distance import (
     gaussian_moments,
 )
 from ctharmonize.metrics.image_similarity import HU_WINDOW, ncc, nrmse, psnr, ssim
+from ctharmonize.metrics.kernel_inception_distance import (
+    KIDResult,
+    kernel_inception_distance,
+    kid,
+    mmd2_unbiased,
+    polynomial_kernel,
+)
 from ctharmonize.metrics.kl_divergence import kl_divergence
 from ctharmonize.metrics.significance import TestResult, mann_whitney_u, paired_wilcoxon
 
@@ -35,6 +42,7 @@ __all__ = [
     "FeatureAlignment",
     "HU_WINDOW",
     "InceptionFeatures",
+    "KIDResult",
     "TestResult",
     "bootstrap_rmse",
     "cohens_d",
@@ -48,13 +56,17 @@ __all__ = [
     "frechet_distance",
     "frechet_distance_from_moments",
     "gaussian_moments",
+    "kernel_inception_distance",
+    "kid",
     "kl_divergence",
     "lins_ccc",
     "load_inception_features",
     "mann_whitney_u",
+    "mmd2_unbiased",
     "ncc",
     "nrmse",
     "paired_wilcoxon",
+    "polynomial_kernel",
     "psnr",
     "rank_checkpoints",
     "ssim",
