@@ -49,6 +49,7 @@ from ctharmonize.engines.multipath_initialization import (
 )
 from ctharmonize.engines.multipath_optimizers import multipath_optimizers
 from ctharmonize.engines.random_subset_sampler import RandomSubsetSampler
+from ctharmonize.engines.segrenorm_cyclegan_trainer import SegRenormCycleGANTrainer, segrenorm_optimizers
 from ctharmonize.engines.stargan_trainer import StarGANTrainer, stargan_optimizers
 from ctharmonize.engines.tensorboard_handler import GANTensorBoardHandler
 from ctharmonize.engines.weight_ema import weight_ema
@@ -65,6 +66,7 @@ __all__ = [
     "KernelCrops",
     "RNGState",
     "RandomSubsetSampler",
+    "SegRenormCycleGANTrainer",
     "StarGANTrainer",
     "discriminator_adversarial_terms",
     "discriminator_r1_penalty",
@@ -87,6 +89,7 @@ __all__ = [
     "make_linear_decay_scheduler",
     "multipath_optimizers",
     "prepare_new_domains",
+    "segrenorm_optimizers",
     "stargan_optimizers",
     "train_kernel_features",
     "weight_ema",
