@@ -10,6 +10,7 @@ from ctharmonize.simulation.analysis import edge_mtf, laa950, noise_power_spectr
 from ctharmonize.simulation.dataset import generate_dataset
 from ctharmonize.simulation.kernels import KERNELS, KernelSpec, mtf50_of
 from ctharmonize.simulation.labels import LUNG_LABELS, TISSUE_LABELS
+from ctharmonize.simulation.mtf2d import MTF2D_SIZE, kernel_mtf2d, mtf2d_from_profile
 from ctharmonize.simulation.phantom import Phantom, generate_phantom
 from ctharmonize.simulation.scan import simulate_scan
 from ctharmonize.simulation.vendors import VENDORS, VendorSpec, water_mu
@@ -17,6 +18,7 @@ from ctharmonize.simulation.vendors import VENDORS, VendorSpec, water_mu
 __all__ = [
     "KERNELS",
     "LUNG_LABELS",
+    "MTF2D_SIZE",
     "TISSUE_LABELS",
     "VENDORS",
     "KernelSpec",
@@ -25,8 +27,10 @@ __all__ = [
     "edge_mtf",
     "generate_dataset",
     "generate_phantom",
+    "kernel_mtf2d",
     "laa950",
     "mtf50_of",
+    "mtf2d_from_profile",
     "noise_power_spectrum",
     "roi_noise",
     "simulate_scan",

@@ -3,8 +3,11 @@ AdaIN and the StarGAN v2 ResBlk / AdaIN-ResBlk, segmentation renormalization (pa
 
 from ctharmonize.networks.blocks.adain import AdaIN
 from ctharmonize.networks.blocks.adain_resblock import AdainResBlk
+from ctharmonize.networks.blocks.attention_output_head import OUTPUT_ACTIVATIONS, AttentionOutputHead
 from ctharmonize.networks.blocks.cbam import CBAM
 from ctharmonize.networks.blocks.conv_norm_act import ACTIVATIONS, activation, conv_norm_act, deconv_norm_act
+from ctharmonize.networks.blocks.frequency_grid import centered_fft2, centered_ifft2, resample_centered
+from ctharmonize.networks.blocks.frequency_mixing import LAMBDA_INITS, FrequencyMixing
 from ctharmonize.networks.blocks.hu_window_map import HUWindowMap
 from ctharmonize.networks.blocks.norm import NORM_TYPES, conv_bias, norm_layer
 from ctharmonize.networks.blocks.resnet_block import ResnetBlock
@@ -17,17 +20,24 @@ __all__ = [
     "ACTIVATIONS",
     "AdaIN",
     "AdainResBlk",
+    "AttentionOutputHead",
     "CBAM",
+    "FrequencyMixing",
     "HUWindowMap",
+    "LAMBDA_INITS",
     "NORM_TYPES",
+    "OUTPUT_ACTIVATIONS",
     "ResBlk",
     "ResnetBlock",
     "SegRenorm",
     "SegRenormConv",
     "SegRenormResnetBlock",
     "activation",
+    "centered_fft2",
+    "centered_ifft2",
     "conv_bias",
     "conv_norm_act",
     "deconv_norm_act",
     "norm_layer",
+    "resample_centered",
 ]

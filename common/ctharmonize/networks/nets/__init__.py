@@ -12,6 +12,8 @@ from ctharmonize.networks.nets.cvsct_discriminator import CVSCTDiscriminator, cv
 from ctharmonize.networks.nets.cvsct_generator import CVSCTGenerator
 from ctharmonize.networks.nets.domain_names import check_domain, check_domain_names
 from ctharmonize.networks.nets.domain_select import select_domain
+from ctharmonize.networks.nets.mtf_encoder import MTFEncoder
+from ctharmonize.networks.nets.mtf_harmonizer import PAPER_001_CHANNELS, MTFHarmonizer
 from ctharmonize.networks.nets.multipath_discriminators import MultipathDiscriminators
 from ctharmonize.networks.nets.multipath_generator import DEFAULT_DOMAINS, MultipathGenerator
 from ctharmonize.networks.nets.multipath_path import MultipathPath
@@ -42,11 +44,14 @@ __all__ = [
     "CVSCTDiscriminator",
     "CVSCTGenerator",
     "DEFAULT_DOMAINS",
+    "MTFEncoder",
+    "MTFHarmonizer",
     "MappingNetwork",
     "MultiTaskDiscriminator",
     "MultipathDiscriminators",
     "MultipathGenerator",
     "MultipathPath",
+    "PAPER_001_CHANNELS",
     "PatchDiscriminator",
     "ResnetDecoder",
     "ResnetEncoder",
