@@ -9,10 +9,7 @@ Expected images are computed by hand: the pair's generator run on numpy-padded, 
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import socket
-import subprocess
 import sys
 from pathlib import Path
 
@@ -29,6 +26,7 @@ from ctharmonize.io import read_volume
 from ctharmonize.networks import CycleGANPairs, pair_name
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from gan_bundle_runs import bundle_inference_commands, run_bundle, train_two_gloo_ranks  # noqa: E402
 from multipath_sim_data import write_test_split  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
@@ -43,10 +41,6 @@ TINY_TRAIN = [*TINY_NET, "--ndf", "4", "--n_layers", "1", "--roi_size", "[32, 32
 
 def _json(name: str) -> dict:
     return json.loads((CONFIGS / name).read_text())
-
-
-def _env() -> dict[str, str]:
-    return dict(os.environ, OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")
 
 
 def _tiny_pairs(seed: int, pairs=PAIRS) -> CycleGANPairs:
@@ -141,19 +135,7 @@ def test_monai_bundle_run_export_and_verify(tmp_path, tiny_bundle, sim):
     root, net = tiny_bundle
     image = _scan(sim, "ge_bone")
     out_nifti, ts = tmp_path / "out.nii.gz", tmp_path / "model.ts"
-    config = ["--config_file", str(root / "configs" / "inference.json")]
-    meta = ["--meta_file", str(root / "configs" / "metadata.json")]
-    commands = {
-        "run": ["run", *config, *meta, "--input_path", image, "--output_path", str(out_nifti), "--device", "cpu"],
-        "export": ["ckpt_export", "network_hu", *config, *meta, "--filepath", str(ts), "--ckpt_file",
-                   str(root / "models" / "model.pt"), "--device", "cpu"],
-        "verify": ["verify_net_in_out", "network_hu", *config, *meta, "--n", "16", "--device", "cpu"],
-    }
-    procs = {k: subprocess.Popen([sys.executable, "-m", "monai.bundle", *c], cwd=tmp_path, env=_env(), text=True,
-                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for k, c in commands.items()}
-    logs = {k: p.communicate(timeout=300)[0] for k, p in procs.items()}
-    for k, p in procs.items():
-        assert p.returncode == 0, f"{k}:\n{logs[k][-3000:]}"
+    logs = bundle_inference_commands(root, image, out_nifti, ts, cwd=tmp_path)
     assert "harmonized ge_bone -> siemens_b30f" in logs["run"] and "verified with no error" in logs["verify"]
 
     vin, vout = read_volume(image), read_volume(out_nifti)
@@ -221,13 +203,6 @@ def test_evaluate_workflow_end_to_end(tmp_path, tiny_bundle, sim):
 
 
 # ----------------------------------------------------------------------------- training
-def _bundle(configs: list[str], *args: str, launcher: list[str] | None = None, timeout: int = 300) -> str:
-    cmd = [*(launcher or [sys.executable]), "-m", "monai.bundle", "run", "--config_file", repr(configs), *args]
-    res = subprocess.run(cmd, cwd=REPO, env=_env(), capture_output=True, text=True, timeout=timeout)
-    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
-    return res.stdout + res.stderr
-
-
 def test_train_both_pairs_resume_and_merge_into_the_bundle_model(simulated, tmp_path):
     train = str(CONFIGS / "train.json")
     runs = {}
@@ -235,7 +210,7 @@ def test_train_both_pairs_resume_and_merge_into_the_bundle_model(simulated, tmp_
         out = tmp_path / name
         common = ["--dataset_dir", str(simulated), "--output_dir", str(out), "--model_dir", str(out / "models"),
                   "--subset_fraction", "0.5", "--val_every", "1", *TINY_TRAIN]
-        _bundle([train, *extra], *common, "--max_epochs", "1")
+        run_bundle([train, *extra], *common, "--max_epochs", "1")
         runs[name] = out
     # 1 train subject per vendor x 4 slices, half per epoch, batch 2 -> 1 iteration per epoch
     ckpt = torch.load(runs["bone"] / "checkpoints" / "checkpoint_1.pt", weights_only=True)
@@ -252,7 +227,7 @@ def test_train_both_pairs_resume_and_merge_into_the_bundle_model(simulated, tmp_
         if name == "bone":
             assert all(torch.equal(g_ab[k], v) for k, v in ckpt["network/G_AB"].items())
 
-    log = _bundle([train], "--dataset_dir", str(simulated), "--output_dir", str(runs["bone"]), "--model_dir",
+    log = run_bundle([train], "--dataset_dir", str(simulated), "--output_dir", str(runs["bone"]), "--model_dir",
                   str(runs["bone"] / "models"), "--subset_fraction", "0.5", "--val_every", "1", *TINY_TRAIN,
                   "--max_epochs", "2", "--resume", "auto")
     assert "resumed from" in log
@@ -266,30 +241,7 @@ def test_train_both_pairs_resume_and_merge_into_the_bundle_model(simulated, tmp_
     net.load_state_dict(torch.load(merged, weights_only=True))  # strict: exactly the bundle's two pairs
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_torchrun_two_gloo_ranks_end_identical(simulated, tmp_path):
-    dump = tmp_path / "dump.json"  # every rank saves its networks after training
-    state = ("{k: v for n, m in [('G_AB', @G_AB), ('G_BA', @G_BA), ('D_A', @D_A), ('D_B', @D_B)] "
-             "for k, v in m.state_dict(prefix=n + '.').items()}")
-    save = f"$torch.save({state}, os.path.join({str(tmp_path)!r}, 'final_rank' + os.environ['RANK'] + '.pt'))"
-    dump.write_text(json.dumps({"run": ["$@trainer.run()", save]}))
-    launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={_free_port()}"]
-    _bundle([str(CONFIGS / "train.json"), str(CONFIGS / "multi_gpu_train.json"), str(dump)],
-            "--dataset_dir", str(simulated), "--output_dir", str(tmp_path / "out"), "--model_dir",
-            str(tmp_path / "models"), "--max_epochs", "1", "--val_every", "1", *TINY_TRAIN, "--batch_size", "1",
-            "--subset_fraction", "0.5", launcher=launcher)
-    p0, p1 = (torch.load(tmp_path / f"final_rank{r}.pt", weights_only=True) for r in (0, 1))
-    assert p0.keys() == p1.keys() and any(k.startswith("D_B.") for k in p0)
-    for key in p0:
-        assert torch.equal(p0[key], p1[key]), f"{key} differs between ranks"
-    # 2 items per epoch sharded over 2 ranks, batch 1 -> 1 iteration; only rank 0 wrote the checkpoint
-    assert [p.name for p in (tmp_path / "out" / "checkpoints").glob("*.pt")] == ["checkpoint_1.pt"]
-    ckpt = torch.load(tmp_path / "out" / "checkpoints" / "checkpoint_1.pt", weights_only=True)
-    for key, value in ckpt["network/G_AB"].items():
-        assert torch.equal(p0[f"G_AB.{key}"], value), key
-    assert (tmp_path / "models" / "model.pt").is_file()
+    # 2 items per epoch sharded over 2 ranks, batch 1 -> 1 iteration per rank
+    train_two_gloo_ranks([str(CONFIGS / "train.json"), str(CONFIGS / "multi_gpu_train.json")], tmp_path,
+                         "--dataset_dir", str(simulated), *TINY_TRAIN, "--batch_size", "1", "--subset_fraction", "0.5")
