@@ -38,7 +38,8 @@ def setup(tmp_path_factory):
     tiny = write_cyclegan_bundle(root / "tiny_cyclegan", TINY_DOMAINS, "siemens_b30f")
     out = root / "board"
     code = main(["benchmark", "--bundles", str(tiny), "--datalist", str(datalist), "--out", str(out),
-                 "--trust_bundle", "--device", "cpu", "--n_resamples", "200", "--noprogress"])
+                 "--trust_bundle", "--device", "cpu", "--n_resamples", "200", "--distribution_slices", "4",
+                 "--noprogress"])
     assert code == 0
     rows = list(csv.DictReader((out / "leaderboard.csv").open(encoding="utf-8")))
     return {"datalist": datalist, "tiny": tiny, "out": out, "rows": rows,
@@ -271,9 +272,8 @@ def _lin(x, y) -> float:
     return 2 * np.mean((x - x.mean()) * (y - y.mean())) / (x.var() + y.var() + (x.mean() - y.mean()) ** 2)
 
 
-def test_none_row_radiomics_ccc_matches_pyradiomics_run_directly(setup):
-    """The paired paths' radiomics columns of "none": per-feature CCC (sharp input vs paired soft image, across
-    subjects) of pyradiomics' own features on the soft scan's soft-tissue labels, averaged per group."""
+def _pyradiomics(volume, roi):
+    """The 93 features of pyradiomics run directly (force2D, bin width 25 HU, the six classes) on ``roi``."""
     import SimpleITK as sitk
     from radiomics import featureextractor
 
@@ -281,21 +281,29 @@ def test_none_row_radiomics_ccc_matches_pyradiomics_run_directly(setup):
     extractor.disableAllFeatures()
     for c in ("firstorder", "glcm", "glrlm", "glszm", "ngtdm", "gldm"):
         extractor.enableFeatureClassByName(c)
+    image, mask = sitk.GetImageFromArray(volume.array.astype(np.float32)), sitk.GetImageFromArray(roi.astype(np.uint8))
+    for im in (image, mask):
+        im.SetSpacing(tuple(float(v) for v in volume.spacing))
+    return {k: float(v) for k, v in extractor.execute(image, mask).items() if not k.startswith("diagnostics")}
 
-    def features(volume, roi):
-        image, mask = sitk.GetImageFromArray(volume.array.astype(np.float32)), sitk.GetImageFromArray(roi.astype(np.uint8))
-        for im in (image, mask):
-            im.SetSpacing(tuple(float(v) for v in volume.spacing))
-        return {k: float(v) for k, v in extractor.execute(image, mask).items() if not k.startswith("diagnostics")}
 
+def _soft_roi(setup, entry):
+    """The soft-tissue ROI of an entry: its labels 5/6/7/9 inside the reconstruction FOV."""
+    volume = _read(setup, entry["image"])
+    roi = np.isin(np.rint(_read(setup, entry["labels"]).array), [5, 6, 7, 9])
+    return roi & volume.fov_mask if volume.fov_mask is not None else roi
+
+
+def test_none_row_radiomics_ccc_matches_pyradiomics_run_directly(setup):
+    """The paired paths' radiomics columns of "none": per-feature CCC (sharp input vs paired soft image, across
+    subjects) of pyradiomics' own features on the soft scan's soft-tissue labels, averaged per group."""
+    features = _pyradiomics
     rows = setup["rows"]
     for source, target in PAIRED.items():
         sharp_f, soft_f = [], []
         for sharp_e, soft_e in _pairs(setup, source):
             soft = _read(setup, soft_e["image"])
-            roi = np.isin(np.rint(_read(setup, soft_e["labels"]).array), [5, 6, 7, 9])
-            if soft.fov_mask is not None:
-                roi &= soft.fov_mask
+            roi = _soft_roi(setup, soft_e)
             sharp_f.append(features(_read(setup, sharp_e["image"]), roi))
             soft_f.append(features(soft, roi))
         names = list(soft_f[0])
@@ -309,3 +317,117 @@ def test_none_row_radiomics_ccc_matches_pyradiomics_run_directly(setup):
             if r["path"] == f"{source}->{target}" and r["status"] == "ok":
                 assert math.isfinite(float(r["radiomics_ccc_all"])), r["method"]
     assert _row(rows, "none", "ge_bone->siemens_b30f")["radiomics_ccc_all"] == ""  # unpaired: not applicable
+
+
+UNPAIRED = {"ge_bone": "siemens_b30f", "ge_standard": "siemens_b30f"}
+SAMPLED = [0, 2, 3, 5]  # --distribution_slices 4 of 6 slices: round(linspace(0, 5, 4))
+
+
+def _slices(array):
+    return np.asarray(array, np.float32)[SAMPLED][:, None]
+
+
+def _distribution_sets(setup, path, harmonize=None):
+    """(harmonized slices, target slices, harmonized entries, target entries) of one path, read from the files;
+    ``harmonize(volume, source, target)`` -> HU array (None: the input itself, the "none" method)."""
+    source, target = path.split("->")
+    entries = setup["entries"]
+    if source in PAIRED and PAIRED[source] == target:
+        pairs = _pairs(setup, source)
+        sources, targets = [a for a, _ in pairs], [b for _, b in pairs]
+    else:
+        sources = [e for e in entries if e["kernel"] == source]
+        targets = [e for e in entries if e["kernel"] == target]
+    harmonized = []
+    for e in sources:
+        volume = _read(setup, e["image"])
+        harmonized.append(volume.array if harmonize is None else harmonize(volume, source, target))
+    fake = np.concatenate([_slices(a) for a in harmonized])
+    real = np.concatenate([_slices(_read(setup, e["image"]).array) for e in targets])
+    return fake, real, harmonized, sources, targets
+
+
+def test_distribution_columns_match_fid_and_kid_on_the_same_slices(setup):
+    """fid_ct / kid_ct = ctharmonize.metrics.fid / kid (shipped CT feature network, real = target set first) on the
+    sampled slices read from the files: "none" (so the paired rows are FID(source slices, soft slices)) and the
+    baseline harmonized by hand, on every path."""
+    from ctharmonize.inference import harmonize_volume
+    from ctharmonize.inference.bundle_harmonizer import load_bundle_harmonizer
+    from ctharmonize.metrics import fid, kid
+
+    baseline = load_bundle_harmonizer(BASELINE, device="cpu")
+    methods = {"none": None, "baseline": lambda v, s, t: harmonize_volume(v, baseline, s, t).array}
+    for path in [*(f"{s}->{t}" for s, t in PAIRED.items()), *(f"{s}->{t}" for s, t in UNPAIRED.items())]:
+        for role, harmonize in methods.items():
+            fake, real, *_ = _distribution_sets(setup, path, harmonize)
+            assert fake.shape[0] == real.shape[0] == 2 * len(SAMPLED)
+            row = _row(setup["rows"], role, path)
+            assert float(row["fid_ct"]) == pytest.approx(fid(real, fake, intensity="hu"), rel=1e-4, abs=1e-8), (role, path)
+            assert float(row["kid_ct"]) == pytest.approx(kid(real, fake, intensity="hu", seed=0).mean, rel=1e-4,
+                                                         abs=1e-8), (role, path)
+        assert float(_row(setup["rows"], "baseline", path)["fid_ct"]) != float(_row(setup["rows"], "none", path)["fid_ct"])
+    tiny = _row(setup["rows"], "bundle", "siemens_b50f->siemens_b30f")
+    assert math.isfinite(float(tiny["fid_ct"])) and math.isfinite(float(tiny["kid_ct"]))
+    assert _row(setup["rows"], "bundle", "ge_bone->siemens_b30f")["fid_ct"] == ""  # not supported
+
+
+def test_radiomics_aligned_pct_matches_feature_alignment(setup):
+    """radiomics_aligned_pct of "none" = feature_alignment(...).percent_same_after (Welch, alpha 0.01) of pyradiomics
+    run directly: paired: input vs paired soft image on the soft scan's ROI; unpaired: GE images on their own ROI vs
+    every B30f image on its own ROI."""
+    from ctharmonize.metrics import feature_alignment
+
+    for path in [*(f"{s}->{t}" for s, t in PAIRED.items()), *(f"{s}->{t}" for s, t in UNPAIRED.items())]:
+        _, _, harmonized, sources, targets = _distribution_sets(setup, path)
+        paired = path.split("->")[0] in PAIRED and PAIRED[path.split("->")[0]] == path.split("->")[1]
+        h_f = [_pyradiomics(_read(setup, s["image"]), _soft_roi(setup, t if paired else s))
+               for s, t in zip(sources, targets if paired else sources, strict=True)]
+        t_f = [_pyradiomics(_read(setup, t["image"]), _soft_roi(setup, t)) for t in targets]
+        expected = feature_alignment(h_f, t_f, h_f).percent_same_after
+        row = _row(setup["rows"], "none", path)
+        assert math.isfinite(expected)
+        assert float(row["radiomics_aligned_pct"]) == pytest.approx(expected, rel=1e-9), path
+    for r in setup["rows"]:
+        if r["status"] == "ok":
+            assert 0.0 <= float(r["radiomics_aligned_pct"]) <= 100.0, (r["method"], r["path"])
+
+
+def test_distribution_columns_in_every_output(setup):
+    out = setup["out"]
+    doc = json.loads((out / "leaderboard.json").read_text())
+    columns = {c["key"]: c for c in doc["columns"]}
+    assert columns["fid_ct"]["better"] == "lower" and columns["kid_ct"]["better"] == "lower"
+    assert columns["radiomics_aligned_pct"]["better"] == "higher"
+    assert all(set(columns[k]["kinds"]) == {"paired", "unpaired"} for k in ("fid_ct", "kid_ct", "radiomics_aligned_pct"))
+    assert doc["settings"]["distribution"] is True and doc["settings"]["distribution_slices"] == 4
+    csv_rows = {(r["method"], r["path"]): r for r in setup["rows"]}
+    for r in doc["rows"]:
+        c = csv_rows[(r["method"], r["path"])]
+        for key in ("fid_ct", "kid_ct", "radiomics_aligned_pct"):
+            if r["status"] == "ok":
+                assert r[key] == pytest.approx(float(c[key]), rel=1e-12)
+            else:
+                assert r[key] is None and c[key] == ""
+    md = (out / "leaderboard.md").read_text(encoding="utf-8")
+    assert "FID (CT features)" in md and "KID (CT features)" in md and "radiomics aligned (%)" in md
+    none = _row(setup["rows"], "none", "ge_bone->siemens_b30f")
+    line = next(x for x in md.splitlines() if x.startswith("| none | ge_bone->siemens_b30f |"))
+    assert f"{float(none['fid_ct']):.2f}" in line and f"{float(none['kid_ct']):.4f}" in line
+    beats = {b["path"]: b for b in doc["beats_baseline"]}
+    tiny = _row(setup["rows"], "bundle", "siemens_b50f->siemens_b30f")
+    base = _row(setup["rows"], "baseline", "siemens_b50f->siemens_b30f")
+    assert beats["siemens_b50f->siemens_b30f"]["fid_ct"] == ("✓" if float(tiny["fid_ct"]) < float(base["fid_ct"]) else "✗")
+
+
+def test_nodistribution_leaves_the_columns_empty(setup, tmp_path):
+    out = tmp_path / "nodist"
+    assert main(["benchmark", "--bundles", "", "--baseline", "", "--datalist", str(setup["datalist"]), "--out", str(out),
+                 "--n_resamples", "20", "--nodistribution", "--noradiomics", "--noprogress"]) == 0
+    rows = list(csv.DictReader((out / "leaderboard.csv").open(encoding="utf-8")))
+    assert len(rows) == 4 and all(r["status"] == "ok" for r in rows)
+    for r in rows:
+        assert r["fid_ct"] == r["kid_ct"] == r["radiomics_aligned_pct"] == "", r["path"]
+        assert r["ssim_gt"] != ""  # the other columns are there
+    doc = json.loads((out / "leaderboard.json").read_text())
+    assert doc["settings"]["distribution"] is False and "--nodistribution" in doc["command"]
+    assert all(r["fid_ct"] is None for r in doc["rows"])

@@ -6,7 +6,8 @@ the same subject's soft kernel) and unpaired cross-vendor (GE kernels to the Sie
 distribution). A method whose ``harmonizer.domains`` lack a path's source or target gets a "not
 supported" row. Every measure comes from the cohort evaluation (:func:`evaluate_cohort` +
 :func:`summarize`: LAA-950, Perc15, MLD, SSIM/PSNR, Dice) or :mod:`.benchmark_measures` (noise, NPS,
-ground truth); columns in :mod:`.benchmark_table`, definitions in ``docs/benchmark.md``.
+ground truth) and :mod:`.benchmark_distribution` (FID / KID in the CT feature space, radiomic alignment);
+columns in :mod:`.benchmark_table`, definitions in ``docs/benchmark.md``.
 
 Memory stays that of one subject: harmonized volumes go to a scratch folder inside the (atomic) output
 folder, are measured subject by subject and removed after each method.
@@ -31,6 +32,13 @@ import numpy as np
 
 from ctharmonize.domains.reference import DEFAULT_REFERENCE_KERNEL
 from ctharmonize.errors import ConfigError, DatalistError
+from ctharmonize.evaluation.benchmark_distribution import (
+    DISTRIBUTION_COLUMNS,
+    DISTRIBUTION_SLICES,
+    SliceEmbedder,
+    aligned_percent,
+    distribution_columns,
+)
 from ctharmonize.evaluation.benchmark_measures import (
     NOISE_EROSION_MM,
     NOISE_EROSION_PX,
@@ -64,7 +72,7 @@ THRESHOLD_HU = -950.0
 METRIC_KEYS = ("laa950_rmse_pp", "laa950_rmse_ci_low", "laa950_rmse_ci_high", "perc15_diff_hu", "mld_diff_hu",
                "noise_sd_ratio", "nps_peak_lpcm", "nps_peak_ref_lpcm", "ssim_soft", "psnr_soft_db", "ssim_gt",
                "psnr_gt_db", "laa950_gt_rmse_pp", "dice_muscle", "dice_sat", "laa950_median_pct",
-               "laa950_ref_median_pct", "mwu_p", *RADIOMICS_COLUMNS, "slices_per_s")
+               "laa950_ref_median_pct", "mwu_p", *RADIOMICS_COLUMNS, *DISTRIBUTION_COLUMNS, "slices_per_s")
 
 
 @dataclass(frozen=True)
@@ -179,8 +187,9 @@ def _get(doc: Mapping[str, Any] | None, *keys: str) -> float:
 
 
 def _path_row(method: BenchmarkMethod, path: BenchmarkPath, rows: list[dict], summary: dict, extras: dict,
-              refs: dict, timer: TimedHarmonizer | None) -> dict[str, Any]:
-    """The leaderboard row of one method x path from the cohort rows/summary and the per-scan extras."""
+              refs: dict, timer: TimedHarmonizer | None, seed: int = 0) -> dict[str, Any]:
+    """The leaderboard row of one method x path from the cohort rows/summary and the per-scan extras
+    (``refs``: the target-kernel scans' measures by (subject, kernel); ``seed``: of the KID subsets)."""
     row = _empty_row(method, path, "ok")
     sel = [i for i, r in enumerate(rows) if r["kernel"] == path.source and r["target"] == path.target and r["harmonized"]
            and (path.kind == "unpaired" or r["paired_reference"] == path.target)]
@@ -204,6 +213,10 @@ def _path_row(method: BenchmarkMethod, path: BenchmarkPath, rows: list[dict], su
         row["nps_peak_ref_lpcm"] = _median([s.get("nps_peak_lpcm", np.nan) for s in soft])
         if all("radiomics" in m for m in mine):
             row.update(radiomics_ccc_columns([m["radiomics"] for m in mine], [m["radiomics_soft"] for m in mine]))
+            if all("embedding" in m for m in mine):  # the distribution columns are on
+                row["radiomics_aligned_pct"] = aligned_percent([m["radiomics"] for m in mine],
+                                                               [m["radiomics_soft"] for m in mine])
+        target_embeddings = [s.get("embedding") for s in soft]
     else:
         block = (summary["unpaired"]["kernels"].get(path.source) or {}).get("after")
         target = [m for (_, kernel), m in refs.items() if kernel == path.target]
@@ -212,6 +225,12 @@ def _path_row(method: BenchmarkMethod, path: BenchmarkPath, rows: list[dict], su
         row["laa950_median_pct"] = _get(block, "median")
         row["laa950_ref_median_pct"] = _get(summary["unpaired"]["reference"], "median")
         row["mwu_p"] = _get(block, "mann_whitney_u", "pvalue")
+        target_embeddings = [m.get("embedding") for m in target]
+        if all("radiomics" in m for m in mine) and target and all("radiomics_own" in m for m in target):
+            row["radiomics_aligned_pct"] = aligned_percent([m["radiomics"] for m in mine],
+                                                           [m["radiomics_own"] for m in target])
+    if all("embedding" in m for m in mine) and target_embeddings and all(e is not None for e in target_embeddings):
+        row.update(distribution_columns([m["embedding"] for m in mine], target_embeddings, seed))
     row["noise_sd_ratio"] = _median([m.get("noise_sd_hu", np.nan) / r for m, r in zip(mine, ref_sd, strict=True)])
     row["nps_peak_lpcm"] = _median([m.get("nps_peak_lpcm", np.nan) for m in mine])
     row["ssim_gt"] = _median([m.get("ssim_gt", np.nan) for m in mine])
@@ -259,11 +278,15 @@ def _dice_scores(before: np.ndarray, volume: Any, lung: np.ndarray, same: bool, 
 def _scan_measures(cohort: Cohort, wanted: set[tuple[str, str]] | None, backend: str,
                    rows: list[dict] | None = None, labels: InputLabels | None = None,
                    panel: dict[str, Any] | None = None, method: str = "",
-                   radiomics: PairedRadiomics | None = None) -> dict[int, dict[str, Any]]:
+                   radiomics: PairedRadiomics | None = None, embed: SliceEmbedder | None = None,
+                   own_radiomics: bool = False) -> dict[int, dict[str, Any]]:
     """Benchmark extras, subject by subject, of the harmonized images of the scans whose (kernel, target) is
     ``wanted`` (None: of the original images of every scan). With ``rows`` and ``labels`` their Dice against
     the input goes into ``rows``; the panel scan's slice goes into ``panel``; with ``radiomics`` the features
-    of each harmonized image that has a paired soft scan, and the soft scan's (``radiomics``/``radiomics_soft``)."""
+    of each harmonized image that has a paired soft scan, and the soft scan's (``radiomics``/``radiomics_soft``),
+    or with ``own_radiomics`` those of each harmonized image on its input scan's own ROI (``radiomics``; of the
+    original images: ``radiomics_own``); with ``embed`` the CT-feature embeddings of its sampled slices
+    (``embedding``)."""
     harmonized = wanted is not None
     out: dict[int, dict[str, Any]] = {}
     for scans in cohort.by_subject().values():
@@ -276,10 +299,17 @@ def _scan_measures(cohort: Cohort, wanted: set[tuple[str, str]] | None, backend:
             volume = cache.volume(scan, "harmonized" if harmonized else "image")
             lung, _ = cache.lung(scan)
             out[scan.index] = image_measures(volume.array, truth, lung, volume.spacing)
+            if embed is not None:
+                out[scan.index]["embedding"] = embed(volume.array)
             soft = next((s for s in scans if s.index == scan.paired_reference), None)
             if radiomics is not None and harmonized and soft is not None and soft.kernel == scan.target:
                 out[scan.index]["radiomics"] = radiomics.features(volume, soft, scan.harmonized)
                 out[scan.index]["radiomics_soft"] = radiomics.soft(soft)[1]
+            elif radiomics is not None and own_radiomics:
+                if harmonized:
+                    out[scan.index]["radiomics"] = radiomics.features(volume, scan, scan.harmonized)
+                else:
+                    out[scan.index]["radiomics_own"] = radiomics.soft(scan)[1]
             if rows is not None and labels is not None:
                 before = labels(scan, functools.partial(cache.volume, scan), lung)
                 rows[scan.index].update(_dice_scores(before, volume, lung, scan.harmonized == scan.image, backend))
@@ -351,7 +381,8 @@ def _warm_up(harmonizer: Harmonizer, entries: list[dict], paths: Sequence[Benchm
 def _method_rows(method: BenchmarkMethod, timer: TimedHarmonizer | None, kind: str, entries: list[dict],
                  present: set[str], folder: Path, input_labels: InputLabels, refs: dict, panel: dict | None,
                  backend: str, n_resamples: int, seed: int, progress: bool,
-                 radiomics: PairedRadiomics | None = None) -> list[dict[str, Any]]:
+                 radiomics: PairedRadiomics | None = None, embed: SliceEmbedder | None = None
+                 ) -> list[dict[str, Any]]:
     """The rows of one method on the paths of one ``kind``: harmonize (into ``folder``), evaluate the cohort,
     add the benchmark measures, summarize; "not supported" / "no scans" rows for the paths it cannot run."""
     kind_paths = [p for p in PATHS if p.kind == kind]
@@ -370,10 +401,11 @@ def _method_rows(method: BenchmarkMethod, timer: TimedHarmonizer | None, kind: s
     extras = _scan_measures(cohort, {(p.source, p.target) for p in run}, backend, rows=result.rows,
                             labels=input_labels, method=method.name,
                             panel=panel if kind == "paired" and method.role != "none" else None,
-                            radiomics=radiomics if kind == "paired" else None)
+                            radiomics=radiomics if kind == "paired" or embed is not None else None,
+                            embed=embed, own_radiomics=kind == "unpaired")
     summary = summarize(result.rows, DEFAULT_REFERENCE_KERNEL, THRESHOLD_HU, n_resamples=n_resamples, seed=seed)
     for p in run:
-        rows[p] = _path_row(method, p, result.rows, summary, extras, refs, timer)
+        rows[p] = _path_row(method, p, result.rows, summary, extras, refs, timer, seed)
     return list(rows.values())
 
 
@@ -404,6 +436,8 @@ def run_benchmark(
     command: str | None = None,
     spacing_policy: str = "resample",
     radiomics: bool = True,
+    distribution: bool = True,
+    distribution_slices: int = DISTRIBUTION_SLICES,
 ) -> dict[str, Any]:
     """Benchmark every method on the ``split`` of ``datalist``; write the folder ``out`` atomically.
 
@@ -420,6 +454,9 @@ def run_benchmark(
         spacing_policy: "resample" or "refuse" scans outside a bundle's trained pixel spacing
             (:mod:`ctharmonize.inference.spacing_policy`).
         radiomics: add the radiomics CCC columns of the paired paths (pyradiomics, :mod:`.benchmark_radiomics`).
+        distribution: add the distribution columns (:mod:`.benchmark_distribution`): FID / KID in the CT feature
+            space (``seed`` fixes the KID subsets) and, with ``radiomics``, the % of radiomic features aligned.
+        distribution_slices: evenly spaced axial slices per volume embedded for FID / KID.
 
     Returns:
         The leaderboard.json document.
@@ -436,6 +473,8 @@ def run_benchmark(
     bundles = comma_list(bundles)
     command_line = _command_line(dict(locals()))
     check_spacing_policy(spacing_policy)
+    if distribution and int(distribution_slices) < 1:
+        raise ConfigError(None, f"--distribution_slices must be >= 1, got {distribution_slices}")
     amp = None if amp is None else amp_mode(amp)
     methods = plan_methods(bundles, baseline, trust_bundle)
     entries, source = datalist_entries(datalist, split)
@@ -448,14 +487,16 @@ def run_benchmark(
     targets = {p.target for p in PATHS}
     soft = build_cohort([e for e in entries if e.get("kernel") in targets], DEFAULT_REFERENCE_KERNEL,
                         DEFAULT_PAIRED_REFERENCES, source=source)
-    refs_by_index = _scan_measures(soft, None, backend)
+    embed = SliceEmbedder(distribution_slices, device=device) if distribution else None
+    features = PairedRadiomics() if radiomics else None
+    refs_by_index = _scan_measures(soft, None, backend, radiomics=features if embed is not None else None,
+                                   embed=embed, own_radiomics=True)
     refs = {(s.subject, s.kernel): refs_by_index[s.index] for s in soft.scans}
     present = {s.kernel for s in full.scans}
     rows: list[dict[str, Any]] = []
     with atomic_path(out, overwrite=overwrite, directory=True, record=True) as tmp:
         scratch = tmp / "harmonized.tmp"
         input_labels = InputLabels(tmp / "labels.tmp", backend)
-        features = PairedRadiomics() if radiomics else None
         for m, method in enumerate(methods):
             timer = None
             if method.bundle is not None:
@@ -463,7 +504,7 @@ def run_benchmark(
                                                                trust=trust_bundle, spacing_policy=spacing_policy))
             for kind in ("paired", "unpaired"):
                 rows += _method_rows(method, timer, kind, entries, present, scratch / f"{m}_{kind}", input_labels,
-                                     refs, panel, backend, n_resamples, seed, progress, features)
+                                     refs, panel, backend, n_resamples, seed, progress, features, embed)
             shutil.rmtree(scratch, ignore_errors=True)
             del timer
         rows.sort(key=lambda r: ([p.name for p in PATHS].index(r["path"]), [x.name for x in methods].index(r["method"])))
@@ -477,7 +518,10 @@ def run_benchmark(
             "reference_kernel": DEFAULT_REFERENCE_KERNEL,
             "settings": {"backend": backend, "threshold_hu": THRESHOLD_HU, "n_resamples": n_resamples, "seed": seed,
                          "device": device, "batch_size": batch_size, "amp": amp, "spacing_policy": spacing_policy,
-                         "radiomics": radiomics,
+                         "radiomics": radiomics, "distribution": distribution,
+                         "distribution_slices": distribution_slices if distribution else None,
+                         "feature_network": "CTKernelFeatures (shipped weights, last stage, 128-d)" if distribution
+                         else None,
                          "noise_region": f"skeletal muscle ({NOISE_LABEL}) eroded in-plane by max({NOISE_EROSION_PX} px, "
                                          f"{NOISE_EROSION_MM:g} mm)"},
             "methods": [{"name": m.name, "role": m.role, "bundle": m.bundle} for m in methods],

@@ -31,7 +31,8 @@ def _feature_class(name: str) -> str:
 
 class PairedRadiomics:
     """Features on the paired soft scan's soft-tissue ROI: the soft scan's own once per subject, then any
-    image's (a harmonized or input volume on the soft scan's grid)."""
+    image's (a harmonized or input volume on the soft scan's grid). Any scan can stand as the "soft" one: the
+    unpaired distribution column uses each scan's own ROI this way (:mod:`.benchmark_distribution`)."""
 
     def __init__(self) -> None:
         self.extractor = make_extractor()

@@ -72,6 +72,9 @@ COLUMNS: tuple[Column, ...] = (
     Column("radiomics_ccc_all", "radiomics CCC all", PAIRED, "higher"),
     Column("radiomics_ccc_glcm", "radiomics CCC GLCM", PAIRED, "higher"),
     Column("radiomics_ccc_glrlm", "radiomics CCC GLRLM", PAIRED, "higher"),
+    Column("fid_ct", "FID (CT features)", BOTH, "lower"),
+    Column("kid_ct", "KID (CT features)", BOTH, "lower", 4),
+    Column("radiomics_aligned_pct", "radiomics aligned (%)", BOTH, "higher", 1),
     Column("slices_per_s", "slices/s", BOTH, "higher", 1),
 )
 

@@ -327,6 +327,8 @@ def benchmark(
     progress: bool = True,
     spacing_policy: str = "resample",
     radiomics: bool = True,
+    distribution: bool = True,
+    distribution_slices: int = 8,
 ) -> str:
     """Same-data leaderboard of every method: leaderboard.csv/.md/.json, bars.png, panel.png in ``out``.
 
@@ -351,6 +353,9 @@ def benchmark(
         spacing_policy: a scan whose in-plane pixel spacing is outside a bundle's trained_pixel_spacing_mm is
             "resample"d in-plane to that range and back (default) or "refuse"d (an error).
         radiomics: add the paired paths' radiomics CCC columns (93 pyradiomics features, docs/radiomics.md).
+        distribution: add the FID / KID columns in the CT feature space and (with radiomics) the % of radiomic
+            features aligned with the target kernel (Welch, alpha 0.01), papers 003 / 004.
+        distribution_slices: evenly spaced axial slices per volume embedded for FID / KID.
     """
     from ctharmonize.evaluation.benchmark import run_benchmark
     from ctharmonize.torch_device import resolve_device
@@ -360,6 +365,7 @@ def benchmark(
         device=str(resolve_device(device)) if device else None, batch_size=batch_size, amp=amp, overwrite=overwrite,
         panel_subject=panel_subject, trust_bundle=trust_bundle, backend=backend, n_resamples=int(n_resamples),
         seed=int(seed), progress=progress, spacing_policy=spacing_policy, radiomics=bool(radiomics),
+        distribution=bool(distribution), distribution_slices=int(distribution_slices),
     )
     return f"{len(doc['methods'])} methods x {len(doc['rows']) // max(len(doc['methods']), 1)} paths; " \
            f"leaderboard: {Path(out) / 'leaderboard.md'}"

@@ -64,6 +64,7 @@ from ctharmonize.networks.nets import (
     trainable_parameters_for_new_domain,
     vgg_layer_names,
 )
+from ctharmonize.networks.segrenorm_pairs import SegmentedPath, SegRenormCycleGANPairs, SegRenormPair
 from ctharmonize.networks.translator import CycleGANPair, IdentityPath, Translator, check_translator
 
 __all__ = [
@@ -103,6 +104,9 @@ __all__ = [
     "ResnetGenerator",
     "SegRenorm",
     "SegRenormConv",
+    "SegRenormCycleGANPairs",
+    "SegRenormPair",
+    "SegmentedPath",
     "SegRenormGenerator",
     "SegRenormResnetBlock",
     "SemanticExtractor",

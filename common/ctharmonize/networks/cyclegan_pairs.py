@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 
 import torch
@@ -30,6 +31,9 @@ class CycleGANPairs(nn.Module):
             in a bundle config ``{"_target_": "ctharmonize.networks.CVSCTGenerator", "_mode_": "callable", ...}``);
             when given it replaces the ResNet generator (``ngf``, ``n_blocks``, ``norm`` are then unused). Each
             generator maps (B, 1, H, W) in [-1, 1] to the same and has an int ``spatial_multiple``.
+        pair: builds one pair from ``(G_AB, G_BA, [a, b])`` (default :class:`CycleGANPair`): a translator over
+            the two domains with ``domains``, ``spatial_multiple`` and ``path``, e.g. one that also owns
+            per-domain segmenters (:class:`~ctharmonize.networks.SegRenormCycleGANPairs`).
 
     ``forward(x, source, target)``: (B, 1, H, W) in [-1, 1] → the same, through the pair holding both
     domains (identity when source == target); a source/target that no pair joins is a one-line
@@ -39,24 +43,25 @@ class CycleGANPairs(nn.Module):
     """
 
     def __init__(self, pairs: Sequence[Sequence[str]], ngf: int = 64, n_blocks: int = 9, norm: str = "instance",
-                 generator: Callable[[], nn.Module] | None = None):
+                 generator: Callable[[], nn.Module] | None = None,
+                 pair: Callable[[nn.Module, nn.Module, list[str]], nn.Module] = CycleGANPair):
         super().__init__()
         if generator is None:
             def generator() -> nn.Module:
                 return ResnetGenerator(ngf=ngf, n_blocks=n_blocks, norm=norm)
-        built: dict[str, CycleGANPair] = {}
-        for pair in pairs:
-            a, b = check_domain_names(list(pair)) if len(pair) == 2 else (None, None)
+        built: dict[str, nn.Module] = {}
+        for names in pairs:
+            a, b = check_domain_names(list(names)) if len(names) == 2 else (None, None)
             if a is None:
-                raise UnknownDomainError(None, f"a CycleGAN pair joins two domains, got {list(pair)}")
+                raise UnknownDomainError(None, f"a CycleGAN pair joins two domains, got {list(names)}")
             if pair_name(a, b) in built or pair_name(b, a) in built:
                 raise UnknownDomainError(None, f"the pair {a}, {b} is listed twice")
-            built[pair_name(a, b)] = CycleGANPair(generator(), generator(), [a, b])
+            built[pair_name(a, b)] = pair(generator(), generator(), [a, b])
         if not built:
             raise UnknownDomainError(None, "CycleGANPairs needs at least one pair")
         self.pairs = nn.ModuleDict(built)
         self._domains = tuple(dict.fromkeys(d for p in built.values() for d in p.domains))
-        self.spatial_multiple = max(p.spatial_multiple for p in built.values())
+        self.spatial_multiple = math.lcm(*(int(p.spatial_multiple) for p in built.values()))
 
     @property
     def domains(self) -> tuple[str, ...]:
