@@ -5,17 +5,35 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import torch
 
-__all__ = ["REPO", "bundle_inference_commands", "free_port", "run_bundle", "subprocess_env", "torchrun_launcher",
-           "train_two_gloo_ranks"]
+__all__ = ["REPO", "bundle_inference_commands", "copy_bundle_with_weights", "free_port", "run_bundle",
+           "subprocess_env", "torchrun_launcher", "train_two_gloo_ranks"]
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+def copy_bundle_with_weights(bundle: Path, root: Path, inference: dict[str, Any], network: torch.nn.Module) -> Path:
+    """``bundle``'s configs and LICENSE copied to ``root``, ``inference`` items set in its inference.json,
+    ``network``'s weights as models/model.pt, and no trained spacing range in its metadata (test data of any
+    spacing runs as is)."""
+    shutil.copytree(bundle / "configs", root / "configs")
+    shutil.copy(bundle / "LICENSE", root)
+    config = json.loads((bundle / "configs" / "inference.json").read_text())
+    (root / "configs" / "inference.json").write_text(json.dumps({**config, **inference}))
+    meta = json.loads((bundle / "configs" / "metadata.json").read_text())
+    meta.pop("trained_pixel_spacing_mm", None)
+    (root / "configs" / "metadata.json").write_text(json.dumps(meta))
+    (root / "models").mkdir()
+    torch.save(network.state_dict(), root / "models" / "model.pt")
+    return root
 
 
 def subprocess_env() -> dict[str, str]:

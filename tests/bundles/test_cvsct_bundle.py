@@ -10,7 +10,6 @@ Expected images are computed by hand: the pair's generator run on numpy-scaled s
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 from pathlib import Path
 
@@ -27,7 +26,12 @@ from ctharmonize.io import read_volume
 from ctharmonize.networks import CBAM, CVSCTGenerator, CycleGANPairs, ResnetGenerator, pair_name
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from gan_bundle_runs import bundle_inference_commands, run_bundle, train_two_gloo_ranks  # noqa: E402
+from gan_bundle_runs import (  # noqa: E402
+    bundle_inference_commands,
+    copy_bundle_with_weights,
+    run_bundle,
+    train_two_gloo_ranks,
+)
 from multipath_sim_data import write_test_split  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
@@ -71,19 +75,9 @@ def sim(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def tiny_bundle(tmp_path_factory) -> tuple[Path, CycleGANPairs]:
     """The bundle's configs with random tiny weights, its metadata without a trained spacing range."""
-    root = tmp_path_factory.mktemp("cvsct_bundle") / "cvsct_ct_harmonization"
-    shutil.copytree(CONFIGS, root / "configs")
-    shutil.copy(BUNDLE / "LICENSE", root)
-    config = _json("inference.json")
-    config["features"] = 4
-    (root / "configs" / "inference.json").write_text(json.dumps(config))
-    meta = _json("metadata.json")
-    meta.pop("trained_pixel_spacing_mm")
-    (root / "configs" / "metadata.json").write_text(json.dumps(meta))
     net = _tiny_pairs(0)
-    (root / "models").mkdir()
-    torch.save(net.state_dict(), root / "models" / "model.pt")
-    return root, net
+    root = tmp_path_factory.mktemp("cvsct_bundle") / "cvsct_ct_harmonization"
+    return copy_bundle_with_weights(BUNDLE, root, {"features": 4}, net), net
 
 
 @pytest.fixture(scope="module")
