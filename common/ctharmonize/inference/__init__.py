@@ -27,6 +27,11 @@ from ctharmonize.inference.spacing_policy import (
     harmonize_at_trained_spacing,
     spacing_policy_of,
 )
+from ctharmonize.inference.stargan_model import (
+    reference_slices,
+    stargan_translator_from_checkpoint,
+    write_stargan_model,
+)
 from ctharmonize.inference.weight_averaging import average_network_weights
 from ctharmonize.inference.weight_merging import merge_network_weights
 from ctharmonize.io.network_weights import load_network_weights, read_network_state
@@ -55,6 +60,9 @@ __all__ = [
     "load_network_weights",
     "read_bundle_config",
     "read_network_state",
+    "reference_slices",
     "resolve_source_domain",
     "spacing_policy_of",
+    "stargan_translator_from_checkpoint",
+    "write_stargan_model",
 ]

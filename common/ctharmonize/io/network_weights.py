@@ -29,9 +29,11 @@ _MISSING = "weights file not found (train the bundle or copy the trained model.p
 
 
 def _strip_module(state: Mapping[str, Any]) -> dict[str, Any]:
-    """Drop a DataParallel/DDP ``module.`` prefix carried by every key."""
-    if state and all(isinstance(k, str) and k.startswith("module.") for k in state):
-        return {k[len("module."):]: v for k, v in state.items()}
+    """Drop a DataParallel/DDP ``module.`` prefix carried by every key; an ``AveragedModel`` (EMA) state,
+    ``module.*`` plus its ``n_averaged`` counter, gives the averaged module's state."""
+    keys = [k for k in state if k != "n_averaged"] if "n_averaged" in state else list(state)
+    if keys and all(isinstance(k, str) and k.startswith("module.") for k in keys):
+        return {k[len("module."):]: state[k] for k in keys}
     return dict(state)
 
 

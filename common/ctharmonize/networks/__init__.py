@@ -65,6 +65,7 @@ from ctharmonize.networks.nets import (
     vgg_layer_names,
 )
 from ctharmonize.networks.segrenorm_pairs import SegmentedPath, SegRenormCycleGANPairs, SegRenormPair
+from ctharmonize.networks.stargan_translator import StarGANPath, StarGANTranslator, compute_mean_styles
 from ctharmonize.networks.translator import CycleGANPair, IdentityPath, Translator, check_translator
 
 __all__ = [
@@ -113,6 +114,8 @@ __all__ = [
     "SharedLatent",
     "SpectralPatchDiscriminator",
     "StarGANGenerator",
+    "StarGANPath",
+    "StarGANTranslator",
     "StarGANTrunk",
     "StyleEncoder",
     "TissueSegmenter",
@@ -128,6 +131,7 @@ __all__ = [
     "norm_layer",
     "patch_receptive_field",
     "select_domain",
+    "compute_mean_styles",
     "stargan_init",
     "stargan_sizes",
     "trainable_parameters_for_new_domain",
