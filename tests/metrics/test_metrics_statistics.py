@@ -150,6 +150,21 @@ def test_rank_checkpoints_eq1_by_hand():
     assert rank_checkpoints(table, {"kl_bone_b30f": 1.0})[0]["epoch"] == 1
 
 
+def test_rank_checkpoints_float_noise_ties():
+    """A saturated metric equal up to summation noise ties, so the other metric decides (a real training's KL)."""
+    table = {
+        15: {"kl_bone_b30f": 22.332703727247804, "anat_bone_b30f": 0.776},
+        20: {"kl_bone_b30f": 22.332703727247807, "anat_bone_b30f": 0.686},
+        10: {"kl_bone_b30f": 22.332703727247804, "anat_bone_b30f": 0.790},
+    }
+    ranking = rank_checkpoints(table, {"kl_bone_b30f": 0.5, "anat_bone_b30f": 0.5})
+    assert [r["epoch"] for r in ranking] == [20, 15, 10]
+    assert {r["ranks"]["kl_bone_b30f"] for r in ranking} == {2.0}
+    # a real difference in the 9th significant digit still ranks
+    table[20]["kl_bone_b30f"] = 22.3327038
+    assert rank_checkpoints(table, {"kl_bone_b30f": 1.0})[-1]["epoch"] == 20
+
+
 def test_rank_checkpoints_limits_are_requirements():
     table = {
         1: {"mse_b50f_b30f": 4.0, "kl_bone_b30f": 0.1, "kl_standard_b30f": 0.9, "anat": 0.02},

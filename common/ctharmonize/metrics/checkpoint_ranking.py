@@ -23,8 +23,8 @@ def rank_checkpoints(
 ) -> list[dict[str, Any]]:
     """Order checkpoints (epochs) best first by eq. 1 of paper 000.
 
-    Each weighted metric is ranked across the epochs (1 = lowest value = best; ties get the
-    average rank; NaN/missing values rank after every finite value, tied among themselves);
+    Each weighted metric is ranked across the epochs (1 = lowest value = best; ties, values equal
+    to 9 significant digits, get the average rank; NaN/missing values rank after every finite value, tied among themselves);
     an epoch's ``weighted_rank`` is ``sum_m weights[m] * rank_m``; the smallest wins.
 
     Args:
@@ -52,7 +52,9 @@ def rank_checkpoints(
         values = np.array([float(table[e].get(metric, np.nan)) for e in epochs])
         if np.all(np.isnan(values)):
             raise ConfigError(None, f"rank_checkpoints: metric {metric!r} is missing for every checkpoint")
-        finite = np.where(np.isnan(values), np.inf, values)
+        # values equal to 9 significant digits tie: summation-order noise (e.g. a saturated KL of
+        # 22.332703727247804 vs ...807) must not decide a rank
+        finite = np.array([float(f"{v:.9g}") for v in np.where(np.isnan(values), np.inf, values)])
         ranks[metric] = rankdata(finite, method="average")
     weighted = sum(float(w) * ranks[m] for m, w in weights.items())
     feasible = [all(float(table[e].get(m, np.nan)) <= float(v) for m, v in limits.items()) for e in epochs]
