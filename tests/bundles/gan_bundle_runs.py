@@ -79,19 +79,20 @@ def bundle_inference_commands(root: Path, image: str, out_nifti: Path, ts: Path,
     return logs
 
 
-def train_two_gloo_ranks(configs: list[str], tmp_path: Path, *args: str) -> None:
+def train_two_gloo_ranks(configs: list[str], tmp_path: Path, *args: str,
+                         networks: tuple[str, ...] = ("G_AB", "G_BA", "D_A", "D_B")) -> None:
     """Train ``configs`` (ending with multi_gpu_train.json) under torchrun on 2 gloo ranks for one epoch of one
-    iteration per rank (``args`` set the data and sizes); check both ranks end with identical G_AB, G_BA, D_A
-    and D_B, that only rank 0 wrote the checkpoint and that it holds the trained G_AB."""
+    iteration per rank (``args`` set the data and sizes); check both ranks end with identical ``networks`` (config
+    ids), that only rank 0 wrote the checkpoint and that it holds the trained G_AB."""
     dump = tmp_path / "dump.json"  # every rank saves its networks after training
-    state = ("{k: v for n, m in [('G_AB', @G_AB), ('G_BA', @G_BA), ('D_A', @D_A), ('D_B', @D_B)] "
-             "for k, v in m.state_dict(prefix=n + '.').items()}")
+    pairs = ", ".join(f"('{n}', @{n})" for n in networks)
+    state = f"{{k: v for n, m in [{pairs}] for k, v in m.state_dict(prefix=n + '.').items()}}"
     save = f"$torch.save({state}, os.path.join({str(tmp_path)!r}, 'final_rank' + os.environ['RANK'] + '.pt'))"
     dump.write_text(json.dumps({"run": ["$@trainer.run()", save]}))
     run_bundle([*configs, str(dump)], "--output_dir", str(tmp_path / "out"), "--model_dir", str(tmp_path / "models"),
                "--max_epochs", "1", "--val_every", "1", *args, launcher=torchrun_launcher())
     p0, p1 = (torch.load(tmp_path / f"final_rank{r}.pt", weights_only=True) for r in (0, 1))
-    assert p0.keys() == p1.keys() and any(k.startswith("D_B.") for k in p0)
+    assert p0.keys() == p1.keys() and all(any(k.startswith(n + ".") for k in p0) for n in networks)
     for key in p0:
         assert torch.equal(p0[key], p1[key]), f"{key} differs between ranks"
     assert [p.name for p in (tmp_path / "out" / "checkpoints").glob("*.pt")] == ["checkpoint_1.pt"]

@@ -76,6 +76,24 @@ def test_several_pairs_and_unknown_paths():
         net.networks("ge_bone", "siemens_b50f")
 
 
+def test_segmenter_of_a_domain_prefers_the_pair_joining_the_other_domain():
+    net = _net(PAIRS)
+    first, second = net.pairs["ge_bone__siemens_b30f"], net.pairs["siemens_b50f__siemens_b30f"]
+    assert net.segmenter("ge_bone") is first.S_A and net.segmenter("siemens_b50f") is second.S_A
+    assert net.segmenter("siemens_b30f") is first.S_B  # in two pairs: the first one's without ``other``
+    assert net.segmenter("siemens_b30f", "siemens_b50f") is second.S_B
+    assert net.segmenter("siemens_b30f", "ge_bone") is first.S_B
+    assert net.segmenter("siemens_b50f", "ge_bone") is second.S_A  # no pair joins them: the one holding it
+    assert first.segmenter("siemens_b30f") is first.S_B
+    # a path's conditioning segmenter is the source domain's
+    assert net.path("siemens_b50f", "siemens_b30f").segmenter is net.segmenter("siemens_b50f", "siemens_b30f")
+    for call in (lambda: net.segmenter("ge_standard"), lambda: first.segmenter("siemens_b50f")):
+        with pytest.raises(UnknownDomainError) as err:
+            call()
+        assert len(str(err.value).splitlines()) == 1 and "no segmenter of" in str(err.value)
+    assert "ge_bone, siemens_b30f, siemens_b50f" in str(pytest.raises(UnknownDomainError, net.segmenter, "x").value)
+
+
 def test_state_dict_layout_round_trip_and_training_networks(tmp_path):
     net = _net()
     keys = {k.split(".")[2] for k in net.state_dict()}

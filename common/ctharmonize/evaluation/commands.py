@@ -1,5 +1,5 @@
 """CLI commands: ``emphysema``, ``evaluate``, ``select-checkpoint``, ``compare-models``, ``benchmark``, ``radiomics``,
-``sensitivity``."""
+``sensitivity``, ``posthoc-dice``."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ import numpy as np
 from ctharmonize.domains.reference import DEFAULT_REFERENCE_KERNEL
 from ctharmonize.errors import ConfigError
 
-__all__ = ["benchmark", "compare_models", "emphysema", "evaluate", "radiomics", "select_checkpoint", "sensitivity"]
+__all__ = ["benchmark", "compare_models", "emphysema", "evaluate", "posthoc_dice", "radiomics", "select_checkpoint",
+           "sensitivity"]
 
 
 def _parse_mapping(value: Any, what: str) -> dict | None:
@@ -470,3 +471,53 @@ def sensitivity(
     )
     return f"{len(doc['methods'])} methods x {len(doc['sigmas'])} sigmas on {doc['n_slices']} slices; " \
            f"figure: {Path(out) / 'sensitivity.png'}"
+
+
+def posthoc_dice(
+    bundle: str,
+    datalist: str,
+    source: str,
+    target: str,
+    out: str,
+    harmonized: str | None = None,
+    slices: int = 8,
+    split: str = "test",
+    device: str | None = None,
+    batch_size: int | None = None,
+    trust_bundle: bool = False,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> str:
+    """Post-hoc segmentation Dice (paper 004 Table V): posthoc_dice.md/.csv/.json in ``out``.
+
+    The bundle's target-domain segmenter on the target scans (upper bound), on the source scans (lower bound)
+    and on each method's harmonized source scans, against the source labels; the source segmenter on the source
+    scans. Dice and IoU per class and scan, mean ± SD over scans, background left out (docs/evaluation.md).
+
+    Args:
+        bundle: a segmentation-renormalized CycleGAN bundle (network SegRenormCycleGANPairs: one segmenter per
+            domain), e.g. bundles/segrenorm_cyclegan_ct_harmonization.
+        datalist: datalist JSON; its ``--source``- and ``--target``-kernel entries of ``--split``, each with a
+            ``labels`` tissue-code map (``ctharmonize simulate``).
+        source, target: kernel domains; the bundle's segmenters of each.
+        out: output folder (refused if it exists, unless overwrite).
+        harmonized: the source scans harmonized to the target, NAME=PATH[,NAME=PATH...] (one table row each, e.g.
+            SegRenorm=out/srn,CycleGAN=out/cg) or one PATH (row "harmonized"); each PATH a ``harmonize-cohort``
+            folder, its manifest.csv or a datalist JSON. Default: the bound rows only.
+        slices: slices per scan, evenly spaced.
+        split: the split scored ('all': every entry).
+        device, batch_size: torch device and slices per pass (default the bundle's).
+        trust_bundle: run the configs of a bundle that is not trusted otherwise.
+        overwrite: replace an earlier ctharmonize output at ``out`` (nothing else is replaced).
+        progress: show a progress bar.
+    """
+    from ctharmonize.evaluation.posthoc_dice_run import run_posthoc_dice
+    from ctharmonize.torch_device import resolve_device
+
+    doc = run_posthoc_dice(
+        bundle, datalist, source, target, out, harmonized, slices=int(slices), split=split,
+        device=str(resolve_device(device)) if device else None, batch_size=batch_size, trust_bundle=trust_bundle,
+        overwrite=overwrite, progress=progress,
+    )
+    return f"{len(doc['rows'])} rows on {doc['n_source_scans']} {source} and {doc['n_target_scans']} {target} " \
+           f"scans; table: {Path(out) / 'posthoc_dice.md'}"

@@ -38,6 +38,7 @@ __all__ = [
     "posthoc_dice_csv",
     "posthoc_dice_markdown",
     "posthoc_dice_table",
+    "scores_from_overlaps",
     "segmentation_scores",
     "write_posthoc_dice_table",
 ]
@@ -119,9 +120,18 @@ def segmentation_scores(
     preds, refs = _as_cases(predictions), _as_cases(references)
     if len(preds) != len(refs) or not preds:
         raise ValueError(f"need equally many prediction and reference cases (>= 1), got {len(preds)} and {len(refs)}")
-    per_case = [case_overlaps(p, r, class_names, include_background) for p, r in zip(preds, refs, strict=True)]
+    return scores_from_overlaps([case_overlaps(p, r, class_names, include_background)
+                                 for p, r in zip(preds, refs, strict=True)])
+
+
+def scores_from_overlaps(per_case: Sequence[Mapping[str, tuple[float, float]]]) -> dict[str, ClassScores]:
+    """Per-class :class:`ClassScores` from per-case :func:`case_overlaps` results (the classes of the first
+    case, in its order): what :func:`segmentation_scores` does after the overlaps, for callers that score one
+    case at a time and keep no class maps (``ctharmonize posthoc-dice``)."""
+    if not per_case:
+        raise ValueError("need at least one case")
     out: dict[str, ClassScores] = {}
-    for _, name in _selected(class_names, include_background):
+    for name in per_case[0]:
         dices = [c[name][0] for c in per_case]
         dice, dice_sd = _mean_sd(dices)
         iou, iou_sd = _mean_sd([c[name][1] for c in per_case])
@@ -162,21 +172,29 @@ def _classes(rows: Sequence[PosthocDiceRow]) -> list[str]:
     return list(rows[0].scores) if rows else []
 
 
-def posthoc_dice_markdown(rows: Sequence[PosthocDiceRow], iou: bool = True, digits: int = 2) -> str:
+def posthoc_dice_markdown(rows: Sequence[PosthocDiceRow], iou: bool = True, digits: int = 2,
+                          sd: bool = False) -> str:
     """Markdown table: one line per row, one column per class holding ``DC / IoU`` (``iou=False``: DC only),
-    plus ``mean``: the unweighted mean over classes of the class means (classes without a value skipped)."""
+    plus ``mean``: the unweighted mean over classes of the class means (classes without a value skipped).
+    ``sd``: each class value as ``mean ± SD`` over the cases (the SD left out where undefined; the ``mean``
+    column has none)."""
     classes = _classes(rows)
-    unit = "DC / IoU" if iou else "DC"
+    unit = ("DC / IoU" if iou else "DC") + (" (mean ± SD)" if sd else "")
+
+    def value(m: float, s: float) -> str:
+        return _fmt(m, digits) + (f" ± {_fmt(s, digits)}" if sd and not math.isnan(m) and not math.isnan(s) else "")
+
     lines = [f"| {unit} | " + " | ".join([*classes, "mean"]) + " |", "| --- |" + " --- |" * (len(classes) + 1)]
     for r in rows:
         cells = []
         for name in [*classes, None]:
             if name is None:
-                d = _mean_sd([r.scores[c].dice for c in classes])[0]
-                j = _mean_sd([r.scores[c].iou for c in classes])[0]
+                d, d_sd = _mean_sd([r.scores[c].dice for c in classes])[0], math.nan
+                j, j_sd = _mean_sd([r.scores[c].iou for c in classes])[0], math.nan
             else:
-                d, j = r.scores[name].dice, r.scores[name].iou
-            cells.append(f"{_fmt(d, digits)} / {_fmt(j, digits)}" if iou else _fmt(d, digits))
+                c = r.scores[name]
+                d, d_sd, j, j_sd = c.dice, c.dice_sd, c.iou, c.iou_sd
+            cells.append(f"{value(d, d_sd)} / {value(j, j_sd)}" if iou else value(d, d_sd))
         lines.append(f"| {r.label} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 

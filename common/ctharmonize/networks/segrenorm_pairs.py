@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 import torch
 from torch import nn
 
-from ctharmonize.errors import ConfigError
+from ctharmonize.errors import ConfigError, UnknownDomainError
 from ctharmonize.networks.cyclegan_pairs import CycleGANPairs
 from ctharmonize.networks.nets.domain_names import check_path_domains
 from ctharmonize.networks.nets.segrenorm_generator import SegRenormGenerator
@@ -83,6 +83,16 @@ class SegRenormPair(CycleGANPair):
             return SegmentedPath(self.S_A, self.G_AB)
         return SegmentedPath(self.S_B, self.G_BA)
 
+    def segmenter(self, domain: str) -> nn.Module:
+        """The segmenter of ``domain``: ``S_A`` for ``domains[0]``, ``S_B`` for ``domains[1]``; one-line
+        :class:`~ctharmonize.errors.UnknownDomainError` for another domain."""
+        if domain == self.domains[0]:
+            return self.S_A
+        if domain == self.domains[1]:
+            return self.S_B
+        raise UnknownDomainError(None, f"this pair has no segmenter of {domain!r} (its domains: "
+                                       f"{', '.join(self.domains)})")
+
     def networks(self, source: str, target: str) -> dict[str, nn.Module]:
         """The trainer's networks with A = ``source``, B = ``target`` (either orientation of this pair):
         ``{"G_AB": source → target generator, "G_BA", "S_A": source's segmenter, "S_B"}``."""
@@ -115,7 +125,7 @@ class SegRenormCycleGANPairs(CycleGANPairs):
     ``pairs.<a>__<b>.{G_AB, G_BA, S_A, S_B}.*``: what the checkpoint selector writes as ``model.pt`` when
     ``network`` is this module (train.json's ``network_def``), and what ``ctharmonize merge-weights`` of several
     one-pair runs gives. Training networks: :meth:`networks`; a training checkpoint's layout:
-    :meth:`checkpoint_networks`.
+    :meth:`checkpoint_networks`; a domain's segmenter (post-hoc Dice): :meth:`segmenter`.
     """
 
     def __init__(self, pairs: Sequence[Sequence[str]], num_classes: int = len(CHEST_CT_TISSUE_CLASSES),
@@ -138,6 +148,21 @@ class SegRenormCycleGANPairs(CycleGANPairs):
             if {source, target} == set(p.domains):
                 return name, p
         raise ConfigError(None, f"a training run needs two different domains, got {source} -> {target}")
+
+    def segmenter(self, domain: str, other: str | None = None) -> nn.Module:
+        """The segmenter of ``domain`` (``S_A`` or ``S_B`` of a pair holding it): of the pair joining ``domain``
+        and ``other`` when ``other`` is given and such a pair exists, else of the first pair (in ``pairs``
+        order) holding ``domain``. A domain no pair holds: one-line
+        :class:`~ctharmonize.errors.UnknownDomainError` listing this model's domains.
+
+        A domain in several pairs has one segmenter per pair (each trained in its own run), hence ``other``:
+        post-hoc Dice (paper 004 Table V) takes the segmenters of the run that joined source and target."""
+        holding = [p for p in self.pairs.values() if domain in p.domains]
+        if not holding:
+            raise UnknownDomainError(None, f"this model has no segmenter of {domain!r} (its domains: "
+                                           f"{', '.join(self.domains)})")
+        joined = [p for p in holding if other is not None and other in p.domains and other != domain]
+        return (joined or holding)[0].segmenter(domain)
 
     def networks(self, source: str, target: str) -> dict[str, nn.Module]:
         """``{"G_AB", "G_BA", "S_A", "S_B"}`` of the pair joining ``source`` (A) and ``target`` (B), for the trainer
