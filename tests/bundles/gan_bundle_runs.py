@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["REPO", "bundle_inference_commands", "copy_bundle_with_weights", "free_port", "run_bundle",
+__all__ = ["REPO", "bundle_inference_commands", "copy_bundle_with_weights", "free_port", "losses_dump", "run_bundle",
            "subprocess_env", "torchrun_launcher", "train_two_gloo_ranks"]
 
 REPO = Path(__file__).resolve().parents[2]
@@ -100,3 +100,17 @@ def train_two_gloo_ranks(configs: list[str], tmp_path: Path, *args: str,
     for key, value in ckpt["network/G_AB"].items():
         assert torch.equal(p0[f"G_AB.{key}"], value), key
     assert (tmp_path / "models" / "model.pt").is_file()
+
+
+def losses_dump(tmp_path: Path, name: str) -> str:
+    """An override that saves the last iteration's losses after training."""
+    path = tmp_path / f"{name}.json"
+    save = (f"$json.dump({{k: float(v) for k, v in @trainer.state.output.items()}}, "
+            f"open({str(tmp_path / (name + '_losses.json'))!r}, 'w'))")
+    path.write_text(json.dumps({"imports": ["$import json", "$import os", "$import torch", "$import ctharmonize",
+                                            "$import ctharmonize.bundle", "$import ctharmonize.datasets",
+                                            "$import ctharmonize.engines", "$import ctharmonize.inference",
+                                            "$import ctharmonize.networks",
+                                            "$import ctharmonize.evaluation.checkpoint_selection"],
+                                "run": ["$@trainer.run()", save]}))
+    return str(path)

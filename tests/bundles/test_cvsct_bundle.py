@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from gan_bundle_runs import (  # noqa: E402
     bundle_inference_commands,
     copy_bundle_with_weights,
+    losses_dump,
     run_bundle,
     train_two_gloo_ranks,
 )
@@ -205,25 +206,11 @@ def test_evaluate_workflow_end_to_end(tmp_path, tiny_bundle, sim):
 
 
 # ----------------------------------------------------------------------------- training
-def _losses_dump(tmp_path: Path, name: str) -> str:
-    """An override that saves the last iteration's losses after training."""
-    path = tmp_path / f"{name}.json"
-    save = (f"$json.dump({{k: float(v) for k, v in @trainer.state.output.items()}}, "
-            f"open({str(tmp_path / (name + '_losses.json'))!r}, 'w'))")
-    path.write_text(json.dumps({"imports": ["$import json", "$import os", "$import torch", "$import ctharmonize",
-                                            "$import ctharmonize.bundle", "$import ctharmonize.datasets",
-                                            "$import ctharmonize.engines", "$import ctharmonize.inference",
-                                            "$import ctharmonize.networks",
-                                            "$import ctharmonize.evaluation.checkpoint_selection"],
-                                "run": ["$@trainer.run()", save]}))
-    return str(path)
-
-
 def test_train_with_the_domain_loss_then_resume(simulated, tmp_path):
     out = tmp_path / "run"
     common = ["--dataset_dir", str(simulated), "--output_dir", str(out), "--model_dir", str(out / "models"),
               "--subset_fraction", "0.5", "--val_every", "1", *TINY_TRAIN]
-    run_bundle([str(CONFIGS / "train.json"), _losses_dump(tmp_path, "full")], *common, "--max_epochs", "1")
+    run_bundle([str(CONFIGS / "train.json"), losses_dump(tmp_path, "full")], *common, "--max_epochs", "1")
     losses = json.loads((tmp_path / "full_losses.json").read_text())
     assert losses["G/domain_A"] > 0 and losses["G/domain_B"] > 0 and {"G/cycle_A", "G/idt_A"} & set(losses)
     ckpt = torch.load(out / "checkpoints" / "checkpoint_1.pt", weights_only=True)
@@ -248,7 +235,7 @@ def test_ablation_configs_train(simulated, tmp_path):
     for name, extra, generator in (("cbam_only", "ablation_cbam_only.json", CVSCTGenerator),
                                    ("domain_only", "ablation_domain_only.json", ResnetGenerator)):
         out = tmp_path / name
-        run_bundle([str(CONFIGS / "train.json"), str(CONFIGS / extra), _losses_dump(tmp_path, name)],
+        run_bundle([str(CONFIGS / "train.json"), str(CONFIGS / extra), losses_dump(tmp_path, name)],
                 "--dataset_dir", str(simulated), "--output_dir", str(out), "--model_dir", str(out / "models"),
                 "--subset_fraction", "0.5", "--max_epochs", "1", "--val_every", "1", *TINY_TRAIN,
                 "--network_def#ngf", "4", "--network_def#n_blocks", "1", "--D_A#ndf", "4", "--D_B#ndf", "4")

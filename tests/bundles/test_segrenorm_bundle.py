@@ -35,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from gan_bundle_runs import (  # noqa: E402
     bundle_inference_commands,
     copy_bundle_with_weights,
+    losses_dump,
     run_bundle,
     train_two_gloo_ranks,
 )
@@ -251,26 +252,12 @@ def test_evaluate_workflow_end_to_end(tmp_path, tiny_bundle, sim):
 
 
 # ----------------------------------------------------------------------------- training
-def _losses_dump(tmp_path: Path, name: str) -> str:
-    """An override that saves the last iteration's losses after training."""
-    path = tmp_path / f"{name}.json"
-    save = (f"$json.dump({{k: float(v) for k, v in @trainer.state.output.items()}}, "
-            f"open({str(tmp_path / (name + '_losses.json'))!r}, 'w'))")
-    path.write_text(json.dumps({"imports": ["$import json", "$import os", "$import torch", "$import ctharmonize",
-                                            "$import ctharmonize.bundle", "$import ctharmonize.datasets",
-                                            "$import ctharmonize.engines", "$import ctharmonize.inference",
-                                            "$import ctharmonize.networks",
-                                            "$import ctharmonize.evaluation.checkpoint_selection"],
-                                "run": ["$@trainer.run()", save]}))
-    return str(path)
-
-
 def test_train_both_pairs_with_the_segmentation_loss_resume_and_merge(simulated, tmp_path):
     train = str(CONFIGS / "train.json")
     runs = {}
     for name, extra in (("bone", []), ("b50f", [str(CONFIGS / "pair_siemens_b50f.json")])):
         out = tmp_path / name
-        run_bundle([train, *extra, _losses_dump(tmp_path, name)], "--dataset_dir", str(simulated), "--output_dir",
+        run_bundle([train, *extra, losses_dump(tmp_path, name)], "--dataset_dir", str(simulated), "--output_dir",
                    str(out), "--model_dir", str(out / "models"), "--subset_fraction", "0.5", "--val_every", "1",
                    *TINY_TRAIN, *KEEP_LR, "--max_epochs", "1")
         runs[name] = out
