@@ -83,7 +83,7 @@ def train_two_gloo_ranks(configs: list[str], tmp_path: Path, *args: str,
                          networks: tuple[str, ...] = ("G_AB", "G_BA", "D_A", "D_B")) -> None:
     """Train ``configs`` (ending with multi_gpu_train.json) under torchrun on 2 gloo ranks for one epoch of one
     iteration per rank (``args`` set the data and sizes); check both ranks end with identical ``networks`` (config
-    ids), that only rank 0 wrote the checkpoint and that it holds the trained G_AB."""
+    ids), that only rank 0 wrote the checkpoint and that it holds the trained ``networks[0]``."""
     dump = tmp_path / "dump.json"  # every rank saves its networks after training
     pairs = ", ".join(f"('{n}', @{n})" for n in networks)
     state = f"{{k: v for n, m in [{pairs}] for k, v in m.state_dict(prefix=n + '.').items()}}"
@@ -97,8 +97,9 @@ def train_two_gloo_ranks(configs: list[str], tmp_path: Path, *args: str,
         assert torch.equal(p0[key], p1[key]), f"{key} differs between ranks"
     assert [p.name for p in (tmp_path / "out" / "checkpoints").glob("*.pt")] == ["checkpoint_1.pt"]
     ckpt = torch.load(tmp_path / "out" / "checkpoints" / "checkpoint_1.pt", weights_only=True)
-    for key, value in ckpt["network/G_AB"].items():
-        assert torch.equal(p0[f"G_AB.{key}"], value), key
+    first = networks[0]
+    for key, value in ckpt[f"network/{first}"].items():
+        assert torch.equal(p0[f"{first}.{key}"], value), key
     assert (tmp_path / "models" / "model.pt").is_file()
 
 

@@ -71,6 +71,24 @@ def test_contract_styles_conditions_and_scripted_path():
         t.path("ge_bone", "philips_b")
 
 
+def test_a_path_built_before_the_weights_load_follows_them():
+    """monai.bundle ckpt_export builds HUPath(translator.path(...)) first and loads model.pt afterwards."""
+    from ctharmonize.inference import HUPath
+
+    trained = tiny(1).set_mean_styles(n=100, seed=0)
+    fresh = tiny(2)
+    exported = HUPath(fresh, "ge_bone", "ge_standard", -1024.0, 3072.0).eval()
+    hu = torch.rand(2, 1, 16, 16) * 2000 - 1000
+    with pytest.raises(RuntimeError, match="mean styles are not set"):
+        exported(hu)
+    exported.load_state_dict(trained.state_dict())  # the translator's model.pt
+    with torch.no_grad():
+        x = (hu + 1024.0) / 2048.0 - 1.0
+        want = (trained.G(x, trained.mean_styles[2].expand(2, -1)).clamp(-1, 1) + 1.0) * 2048.0 - 1024.0
+        assert torch.allclose(exported(hu), want, atol=1e-3)
+        assert torch.allclose(torch.jit.script(exported)(hu), want, atol=1e-3)
+
+
 def test_model_pt_from_the_checkpoints_ema_weights_keeps_the_styles(tmp_path):
     trained = tiny(0)
     ema = {name: weight_ema(getattr(trained, name), 0.999) for name in ("G", "F", "E")}

@@ -42,6 +42,7 @@ from ctharmonize.engines.lr_schedule import (
     linear_decay_schedulers,
     make_linear_decay_scheduler,
 )
+from ctharmonize.engines.mean_style_update import MeanStyleUpdate
 from ctharmonize.engines.multipath_initialization import (
     initialize_from,
     load_generator_state,
@@ -64,6 +65,7 @@ __all__ = [
     "GANTrainer",
     "ImagePool",
     "KernelCrops",
+    "MeanStyleUpdate",
     "RNGState",
     "RandomSubsetSampler",
     "SegRenormCycleGANTrainer",

@@ -28,6 +28,7 @@ from ctharmonize.inference.spacing_policy import (
     spacing_policy_of,
 )
 from ctharmonize.inference.stargan_model import (
+    reference_guided,
     reference_slices,
     stargan_translator_from_checkpoint,
     write_stargan_model,
@@ -60,6 +61,7 @@ __all__ = [
     "load_network_weights",
     "read_bundle_config",
     "read_network_state",
+    "reference_guided",
     "reference_slices",
     "resolve_source_domain",
     "spacing_policy_of",

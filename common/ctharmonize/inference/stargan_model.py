@@ -12,7 +12,7 @@ from ctharmonize.io.atomic import atomic_path
 from ctharmonize.io.network_weights import read_network_state
 from ctharmonize.networks.stargan_translator import StarGANTranslator
 
-__all__ = ["reference_slices", "stargan_translator_from_checkpoint", "write_stargan_model"]
+__all__ = ["reference_guided", "reference_slices", "stargan_translator_from_checkpoint", "write_stargan_model"]
 
 _PARTS = ("G", "F", "E")
 
@@ -51,3 +51,13 @@ def reference_slices(path: str | os.PathLike, hu_min: float, hu_max: float, max_
     index = np.unique(np.linspace(0, hu.shape[0] - 1, min(max_slices, hu.shape[0])).round().astype(int))
     x = (np.clip(hu[index], hu_min, hu_max) - hu_min) / ((hu_max - hu_min) / 2.0) - 1.0
     return torch.from_numpy(x.astype(np.float32))[:, None]
+
+
+def reference_guided(translator: StarGANTranslator, target: str, reference_path: str | os.PathLike | None,
+                     hu_min: float, hu_max: float, max_slices: int = 32) -> StarGANTranslator:
+    """Reference-guided mode of a bundle: ``target``'s style becomes the style encoder's mean over
+    :func:`reference_slices` of ``reference_path`` (a scan of the target kernel), in memory; ``reference_path``
+    None: ``translator`` unchanged (the stored mean styles). Returns ``translator``."""
+    if reference_path is None:
+        return translator
+    return translator.use_reference(target, reference_slices(reference_path, hu_min, hu_max, max_slices))

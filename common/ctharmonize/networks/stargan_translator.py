@@ -21,18 +21,26 @@ __all__ = ["StarGANPath", "StarGANTranslator", "compute_mean_styles"]
 
 
 class StarGANPath(nn.Module):
-    """``x -> clamp(G(x, s), -1, 1)`` with one fixed style ``s`` (a buffer, (1, style_dim)); x (B, 1, H, W) in
-    [-1, 1]. Shares G's weights. TorchScript-able."""
+    """``x -> clamp(G(x, s), -1, 1)`` with ``s = mean_styles[index]``; x (B, 1, H, W) in [-1, 1].
 
-    def __init__(self, generator: nn.Module, style: torch.Tensor):
+    Shares G's weights and the translator's ``mean_styles`` (K, style_dim) and ``styles_ready`` buffers (the same
+    tensors), so loading weights into the translator after the path was built updates the path (what
+    :class:`~ctharmonize.inference.HUPath` and ``monai.bundle ckpt_export`` do). Raises when the styles are not
+    set. TorchScript-able."""
+
+    def __init__(self, generator: nn.Module, mean_styles: torch.Tensor, styles_ready: torch.Tensor, index: int):
         super().__init__()
         self.generator = generator
-        self.register_buffer("style", style.detach().reshape(1, -1).clone())
+        self.register_buffer("mean_styles", mean_styles)
+        self.register_buffer("styles_ready", styles_ready)
+        self.index = int(index)
         self.spatial_multiple = int(getattr(generator, "spatial_multiple", 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        s = self.style.to(x.dtype).expand(x.shape[0], self.style.shape[1])
-        return self.generator(x, s).clamp(-1.0, 1.0)
+        if not bool(self.styles_ready):
+            raise RuntimeError("the StarGAN translator's mean styles are not set")
+        s = self.mean_styles[self.index].to(x.dtype).reshape(1, -1)
+        return self.generator(x, s.expand(x.shape[0], s.shape[1])).clamp(-1.0, 1.0)
 
 
 @torch.no_grad()
@@ -79,7 +87,7 @@ class StarGANTranslator(nn.Module):
     ``forward(x, source, target, condition=None)``: identity when source == target; the style is
     ``condition["style"]`` (1 or B, style_dim) when given, else the mean of ``E(r, target)`` over
     ``condition["reference"]`` (R, 1, h, w) in [-1, 1], else the stored mean style of ``target``.
-    ``path(source, target)`` → :class:`StarGANPath` with the stored style (TorchScript-able). A domain not in
+    ``path(source, target)`` → :class:`StarGANPath` over the stored styles (TorchScript-able). A domain not in
     ``domains`` raises a one-line :class:`~ctharmonize.errors.UnknownDomainError`. State dict ``G.*``, ``F.*``,
     ``E.*``, ``mean_styles`` (K, style_dim) and ``styles_ready`` (bool): what the bundle's ``model.pt`` holds.
     """
@@ -144,4 +152,4 @@ class StarGANTranslator(nn.Module):
     def path(self, source: str, target: str) -> nn.Module:
         if check_path_domains(source, target, self.domains):
             return IdentityPath()
-        return StarGANPath(self.G, self._stored_style(target))
+        return StarGANPath(self.G, self.mean_styles, self.styles_ready, self.domain_index(target))
