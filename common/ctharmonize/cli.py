@@ -51,6 +51,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "radiomics": ("ctharmonize.evaluation.commands", "radiomics", "Radiomic feature reproducibility across kernels: CCC per class, PSNR/SSIM/NCC (paper 002)."),
     "sensitivity": ("ctharmonize.evaluation.commands", "sensitivity", "Self-adversarial sensitivity: MSE/SSIM vs input noise SD, one line per bundle (paper 004)."),
     "posthoc-dice": ("ctharmonize.evaluation.commands", "posthoc_dice", "Post-hoc segmentation Dice of a segmentation-renormalized bundle's segmenters on harmonized scans (paper 004 Table V)."),
+    "two-way-fid": ("ctharmonize.evaluation.commands", "two_way_fid", "FID / KID in the CT feature space, mean of both directions per kernel pair (paper 003 Table I)."),
     "harmonize": ("ctharmonize.inference.commands", "harmonize", "Harmonize a volume with a bundle."),
     "harmonize-cohort": ("ctharmonize.inference.commands", "harmonize_cohort", "Harmonize a whole datalist: resumable, sharded over torchrun ranks, manifest CSV."),
     "average-weights": ("ctharmonize.inference.commands", "average_weights", "Average the network weights of several checkpoints."),

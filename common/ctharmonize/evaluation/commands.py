@@ -1,5 +1,5 @@
 """CLI commands: ``emphysema``, ``evaluate``, ``select-checkpoint``, ``compare-models``, ``benchmark``, ``radiomics``,
-``sensitivity``, ``posthoc-dice``."""
+``sensitivity``, ``posthoc-dice``, ``two-way-fid``."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from ctharmonize.domains.reference import DEFAULT_REFERENCE_KERNEL
 from ctharmonize.errors import ConfigError
 
 __all__ = ["benchmark", "compare_models", "emphysema", "evaluate", "posthoc_dice", "radiomics", "select_checkpoint",
-           "sensitivity"]
+           "sensitivity", "two_way_fid"]
 
 
 def _parse_mapping(value: Any, what: str) -> dict | None:
@@ -521,3 +521,46 @@ def posthoc_dice(
     )
     return f"{len(doc['rows'])} rows on {doc['n_source_scans']} {source} and {doc['n_target_scans']} {target} " \
            f"scans; table: {Path(out) / 'posthoc_dice.md'}"
+
+
+def two_way_fid(
+    bundles: str,
+    datalist: str,
+    out: str,
+    pairs: str | None = None,
+    split: str = "test",
+    baseline: str | None = None,
+    slices: int = 8,
+    device: str | None = None,
+    batch_size: int | None = None,
+    trust_bundle: bool = False,
+    spacing_policy: str = "resample",
+    seed: int = 0,
+    overwrite: bool = False,
+) -> str:
+    """FID / KID in the CT feature space, mean of both directions per kernel pair (paper 003 Table I form):
+    two_way_fid.md/.csv/.json in ``out``.
+
+    Args:
+        bundles: comma-separated bundle folders (any method's); "none" and the classical baseline are added.
+        datalist: datalist JSON; the ``--split`` scans of the pairs' kernels.
+        out: output folder (refused if it exists, unless overwrite).
+        pairs: kernel pairs a:b[,c:d...] (default siemens_b50f:siemens_b30f, ge_bone:ge_standard,
+            ge_bone:siemens_b30f, ge_standard:siemens_b30f); a bundle without a pair's kernels gets "not supported".
+        split: the split scored.
+        baseline: the classical baseline bundle (default the shipped one; '' for none).
+        slices: evenly spaced axial slices per scan, harmonized and embedded.
+        device, batch_size: torch device and slices per pass (default each bundle's).
+        trust_bundle: run the configs of bundles that are not trusted otherwise.
+        spacing_policy: "resample" or "refuse" scans outside a bundle's trained pixel spacing.
+        seed: KID subsets.
+        overwrite: replace an earlier ctharmonize output at ``out`` (nothing else is replaced).
+    """
+    from ctharmonize.evaluation.two_way_fid import run_two_way_fid
+    from ctharmonize.torch_device import resolve_device
+
+    doc = run_two_way_fid(bundles, datalist, out, pairs=pairs, split=split, baseline=baseline, slices=int(slices),
+                          device=str(resolve_device(device)) if device else None, batch_size=batch_size,
+                          trust_bundle=trust_bundle, spacing_policy=spacing_policy, seed=int(seed),
+                          overwrite=overwrite)
+    return f"{len(doc['rows'])} rows; table: {Path(out) / 'two_way_fid.md'}"
