@@ -104,6 +104,29 @@ def test_one_iteration_logs_every_term_finite_and_the_weighted_total():
     assert set(trainer.networks) == {"G", "F", "E", "D", "texture"}
 
 
+def test_identity_term_is_the_own_style_reconstruction_and_off_by_default():
+    """idt = |G(x, E(x, y_src)) - x|_1 with the networks of the iteration's start (a CT choice; StarGAN v2 has
+    none, so the default weight is 0 and the term is not computed)."""
+    trainer = _build(ds_iter=None, loss_weights={"idt": 2.0})
+    g0, e0 = copy.deepcopy(trainer.networks["G"]), copy.deepcopy(trainer.networks["E"])
+    batch = _first_batch(trainer)
+    outputs = _outputs(trainer)
+    trainer.run()
+    out = outputs[0]
+    x = torch.cat([batch[f"image_{d}"] for d in DOMAINS])  # x_real: the domains' images in domain order
+    y_src = torch.arange(K).repeat_interleave(batch[f"image_{DOMAINS[0]}"].shape[0])
+    with torch.no_grad():
+        want = (g0(x, e0(x, y_src)) - x).abs().mean().item()
+    assert out["G/idt"] == pytest.approx(want, rel=1e-4)
+    others = sum(v for k, v in out.items() if k.startswith("G/") and k not in ("G/total", "G/idt"))
+    assert out["G/total"] == pytest.approx(others + 2.0 * out["G/idt"], rel=1e-5)
+
+    default = _build(ds_iter=None)
+    seen = _outputs(default)
+    default.run()
+    assert "G/idt" not in seen[0]
+
+
 # ---------------------------------------------------------------- (b) which step moves what
 def test_d_step_moves_only_d_and_g_step_only_g_f_e_and_the_texture_attention():
     trainer = _build()

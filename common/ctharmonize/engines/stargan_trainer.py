@@ -18,6 +18,8 @@ Then, in the engine's order (generators first, one step each)::
       ds_m  = -|fake - G(x, s2).detach()|_1                  weight lambda_ds, linear decay to 0
       cyc_m = |G(fake, E(x, y_src)) - x|_1
       txt_m = texture(x, G(fake, E(x, y_src)))              paper 003, weight 1 (0: baseline)
+    idt   = |G(x, E(x, y_src)) - x|_1                        not in StarGAN v2 (weight 0 by default): HU kept
+                                                             when the style is the input's own domain's
     D terms: real = softplus(-D(x, y_src)), fake_latent / fake_ref = softplus(D(fake, y_trg)), r1 (gamma 1)
 """
 
@@ -85,8 +87,10 @@ class StarGANTrainer(GANTrainer):
     Generator terms (weights ``loss_weights``, prefix rule of :meth:`GANTrainer.loss_weight`; defaults
     :attr:`DEFAULT_WEIGHTS`, StarGAN v2's λ_sty = λ_cyc = λ_ds = 1, paper 003's texture weight 1):
     ``adv_<m>``, ``sty_<m>``, ``ds_<m>`` (logged as −|fake − fake2|₁, so its weight λ_ds ≥ 0; weight
-    ``ds`` × :meth:`ds_factor`), ``cyc_<m>``, ``txt_<m>`` for m ∈ {``latent``, ``ref``}; the generator loss is
-    their weighted sum (one step for both modes). Discriminator terms of ``"D"``
+    ``ds`` × :meth:`ds_factor`), ``cyc_<m>``, ``txt_<m>`` for m ∈ {``latent``, ``ref``}, and ``idt`` =
+    |G(x, E(x, y_src)) − x|₁ (once per iteration; weight 0 by default, i.e. StarGAN v2; the CycleGAN identity
+    loss's analogue, a CT choice: the input's own style keeps its HU); the generator loss is their weighted sum
+    (one step for both modes). Discriminator terms of ``"D"``
     (``discriminator_loss_weights``, defaults :attr:`DEFAULT_DISCRIMINATOR_WEIGHTS`): ``real``,
     ``fake_latent``, ``fake_ref`` (weight ``fake`` = ½: the D loss is the mean of StarGAN v2's two D losses,
     which share ``real`` and ``r1``) and ``r1`` (γ/2·E‖∇ₓD(x, y_src)‖², weight γ = λ_reg = 1). Losses are
@@ -110,7 +114,7 @@ class StarGANTrainer(GANTrainer):
         ``F_ema``, ``E_ema``, checkpointed as ``ema/<name>``).
     """
 
-    DEFAULT_WEIGHTS = {"adv": 1.0, "sty": 1.0, "ds": 1.0, "cyc": 1.0, "txt": 1.0}
+    DEFAULT_WEIGHTS = {"adv": 1.0, "sty": 1.0, "ds": 1.0, "cyc": 1.0, "txt": 1.0, "idt": 0.0}
     DEFAULT_DISCRIMINATOR_WEIGHTS = {"real": 1.0, "fake": 0.5, "r1": 1.0}
     DEFAULT_EMA = {"G": 0.999, "F": 0.999, "E": 0.999}
     TEXTURE = "texture"
@@ -323,6 +327,8 @@ class StarGANTrainer(GANTrainer):
         styles, self._styles = self._styles, {}
         s_org = self.generators["E"](x, y_src)  # E(x, y_src): the cycle's style
         terms: dict[str, torch.Tensor] = {}
+        if self.loss_weight("idt") != 0:  # a CT choice, not StarGAN v2's: the own domain's style keeps x
+            terms["idt"] = F.l1_loss(g(x, s_org).float(), x.float())
         for m in MODES:
             s, fake = styles[m], fakes[f"fake_{m}"]
             terms[f"adv_{m}"] = self.adversarial_loss("D", fake, y_trg)
