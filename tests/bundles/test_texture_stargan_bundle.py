@@ -55,15 +55,19 @@ def _json(name: str) -> dict:
 
 def _translator(sizes: dict) -> StarGANTranslator:
     kw = {"style_dim": 64, "dim_in": sizes["dim_in"], "max_conv_dim": sizes["max_conv_dim"], "n_down": sizes["n_down"]}
-    return StarGANTranslator(DOMAINS, StarGANGenerator(**kw),
+    residual = bool(_json("inference.json")["residual_generator"])
+    return StarGANTranslator(DOMAINS, StarGANGenerator(**kw, residual=residual),
                              MappingNetwork(latent_dim=16, style_dim=64, num_domains=4,
                                             hidden_dim=sizes["mapping_hidden_dim"]),
                              StyleEncoder(num_domains=4, **kw), style_dim=64)
 
 
 def _tiny(seed: int) -> StarGANTranslator:
+    """Random tiny weights; the residual generator's zero-initialised last convolution randomised too (else G = x)."""
     torch.manual_seed(seed)
-    return _translator(TINY).set_mean_styles(n=500, seed=0)
+    t = _translator(TINY)
+    torch.nn.init.normal_(t.G.to_rgb[2].weight, std=0.5)
+    return t.set_mean_styles(n=500, seed=0)
 
 
 def _unit(hu: np.ndarray) -> np.ndarray:
@@ -142,6 +146,9 @@ def test_metadata_and_configs_follow_the_paper():
     assert train["texture_weight"] == 1.0 and train["discriminator_loss_weights"]["r1"] == 1.0
     # plus an own-style identity term x1, a CT choice as in the CycleGAN bundles (HU values are the measurement)
     assert train["identity_weight"] == 1.0
+    # the residual generator (G starts as the identity; a CT choice), the same in inference
+    assert train["residual_generator"] is True and inference["residual_generator"] is True
+    assert train["generator_def"]["residual"] == inference["network_def"]["generator"]["residual"] == "@residual_generator"
     assert train["ds_iter"] == train["iterations"] == 100000
     # EMA 0.999 of G, F, E; Adam (0, 0.99), lr 1e-4, mapping lr 1e-6; batch 8 = 2 slices x 4 domains
     assert train["trainer"]["ema"] == {"G": "@ema_decay", "F": "@ema_decay", "E": "@ema_decay"}

@@ -405,3 +405,18 @@ def test_networks_script():
     sd = torch.jit.script(disc)
     torch.testing.assert_close(sd(x, y), disc(x, y))
     torch.testing.assert_close(sd.logits(x), disc.logits(x))
+
+
+def test_residual_generator_starts_as_the_identity_and_learns_a_residual():
+    g = StarGANGenerator(style_dim=8, dim_in=4, max_conv_dim=8, n_down=2, residual=True)
+    x = torch.rand(2, 1, 16, 16) * 2 - 1
+    s = torch.randn(2, 8)
+    assert torch.equal(g(x, s), x)  # zero-initialised last convolution
+    with torch.no_grad():
+        g.to_rgb[2].bias.fill_(0.25)
+    assert torch.allclose(g(x, s), x + 0.25)
+    assert torch.allclose(torch.jit.script(g)(x, s), x + 0.25)
+    plain = StarGANGenerator(style_dim=8, dim_in=4, max_conv_dim=8, n_down=2)
+    assert not torch.allclose(plain(x, s), x, atol=0.1)
+    with pytest.raises(ValueError, match="residual"):
+        StarGANGenerator(style_dim=8, dim_in=4, max_conv_dim=8, n_down=2, residual=True, tanh=True)

@@ -32,7 +32,10 @@ class StarGANGenerator(nn.Module):
     Output range: StarGAN v2 has no output activation (``tanh=False``, the default), so the output is
     not bounded; inference clips it to [-1, 1]. ``tanh=True`` adds a final Tanh. The high-pass /
     face-mask branch of StarGAN v2 (``w_hpf`` > 0, for faces) is not implemented; CT uses
-    ``w_hpf = 0``. ``init``: ``"kaiming"`` (He normal, zero bias; StarGAN v2's) or ``"pytorch"``.
+    ``w_hpf = 0``. ``residual=True`` (not StarGAN v2's) returns ``x + to_rgb(...)`` with the last
+    convolution zero-initialised, so G starts as the identity: the instance-normalized encoder discards
+    a slice's absolute intensity, which a plain G must then rebuild from the style alone, and CT
+    values (HU) are the measurement. ``init``: ``"kaiming"`` (He normal, zero bias; StarGAN v2's) or ``"pytorch"``.
 
     Parameters (1 channel, style_dim 64; neither paper states counts): 33,891,713 at the defaults
     (dim_in 64, max_conv_dim 512, n_down 4); 33,963,457 at img_size 512 (dim_in 32, n_down 5);
@@ -52,8 +55,11 @@ class StarGANGenerator(nn.Module):
         from_rgb_kernel: int = 3,
         tanh: bool = False,
         init: str = "kaiming",
+        residual: bool = False,
     ):
         super().__init__()
+        if residual and (in_channels != out_channels or tanh):
+            raise ValueError("residual=True needs in_channels == out_channels and tanh=False")
         dim_in, n_down = stargan_sizes(img_size, dim_in, n_down, bottom_log2=4)
         if n_bottleneck < 0:
             raise ValueError(f"n_bottleneck must be >= 0, got {n_bottleneck}")
@@ -72,6 +78,10 @@ class StarGANGenerator(nn.Module):
         self.out_act: nn.Module = nn.Tanh() if tanh else nn.Identity()
         self.spatial_multiple = 2**n_down  # an instance attribute, so that a scripted module keeps it
         stargan_init(self, init)
+        self.residual = bool(residual)
+        if self.residual:  # the residual starts at 0: G(x, s) = x at initialisation
+            nn.init.zeros_(self.to_rgb[2].weight)
+            nn.init.zeros_(self.to_rgb[2].bias)
 
     def forward(self, x: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
         m = self.spatial_multiple
@@ -80,4 +90,7 @@ class StarGANGenerator(nn.Module):
         h = self.bottleneck(self.encoder(x))
         for block in self.decoder:
             h = block(h, s)
-        return self.out_act(self.to_rgb(h))
+        y = self.to_rgb(h)
+        if self.residual:
+            return x + y
+        return self.out_act(y)
