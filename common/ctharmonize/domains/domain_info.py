@@ -18,6 +18,8 @@ class DomainInfo:
         sharpness: ``"soft"`` or ``"sharp"``.
         mtf50_lp_cm: nominal MTF50 in line pairs per cm, or None when not set.
         description: one-line plain-language description.
+        family: kernel family (e.g. ``"siemens_force"``, paper 001's set), or None.
+        group: sharpness group within the family (``"smooth"``, ``"medium"``, ``"sharp"``), or None.
     """
 
     name: str
@@ -26,6 +28,8 @@ class DomainInfo:
     sharpness: str
     mtf50_lp_cm: float | None = None
     description: str = ""
+    family: str | None = None
+    group: str | None = None
 
     @property
     def is_sharp(self) -> bool:

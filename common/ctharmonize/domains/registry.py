@@ -70,7 +70,8 @@ class DomainRegistry(Mapping[str, DomainInfo]):
         check_document(doc, DOMAINS_SCHEMA_FILE, source, ConfigError)
         domains = [
             DomainInfo(name=name, vendor=d["vendor"], kernels=tuple(d["kernels"]), sharpness=d["sharpness"],
-                       mtf50_lp_cm=d.get("mtf50_lp_cm"), description=d.get("description", ""))
+                       mtf50_lp_cm=d.get("mtf50_lp_cm"), description=d.get("description", ""),
+                       family=d.get("family"), group=d.get("group"))
             for name, d in doc["domains"].items()
         ]
         return cls(domains, doc["vendors"], source=source)

@@ -25,6 +25,9 @@ def simulate(out: str, subjects: int = 4, size: int | None = None, slices: int =
         progress: show a progress bar.
         preset: "clinical" (512², per-subject FOV/dose/thickness/patient size, nonlinear vendor
             processing) or "basic" (vendor defaults, plain FBP; the default). Flags below override it.
+            "force_family": paper 001's set, every phantom in 32 renditions (11 Siemens Force-like
+            kernels with their ADMIRE-like levels x CTDIvol 1.3 and 6.5 mGy, 500 mm FOV) paired
+            with one ground truth; --vendors is ignored, --vary/--traveling refused.
         vary: draw FOV, dose, slice thickness and patient size per subject.
         ir_strength: iterative-reconstruction-like denoising, multiple of the vendor preset (0 = FBP).
         edge_strength: GE BONE nonlinear edge enhancement, multiple of the preset (0 = none).

@@ -154,6 +154,9 @@ def generate_dataset(
         progress: show a progress bar over subjects.
         preset: ``"clinical"`` (512², per-subject acquisition, nonlinear processing) or ``"basic"``
             (the default: vendor defaults, plain FBP); the arguments below override it.
+            ``"force_family"``: paper 001's Siemens Force kernel family instead
+            (:func:`~ctharmonize.simulation.force_dataset.generate_force_family`; ``vendors`` is
+            ignored, ``vary``/``traveling``/``edge_strength`` are refused).
         vary: draw FOV, dose, thickness and patient size per subject (:func:`draw_acquisition`).
         ir_strength, edge_strength: vendor processing strengths (see
             :func:`~ctharmonize.simulation.scan.simulate_scan`).
@@ -165,8 +168,19 @@ def generate_dataset(
             draw, so all images are pixel-aligned), each vendor's own dose draw, noise, kernels
             and processing. ``subjects`` is then the number of subjects in all.
     """
-    if preset is not None and preset not in PRESETS:
-        raise ConfigError(None, f"unknown simulation preset {preset!r}; known: {', '.join(sorted(PRESETS))}")
+    from ctharmonize.simulation.force_dataset import FORCE_PRESET, generate_force_family
+
+    if preset is not None and preset not in PRESETS and preset != FORCE_PRESET:
+        known = ", ".join(sorted([*PRESETS, FORCE_PRESET]))
+        raise ConfigError(None, f"unknown simulation preset {preset!r}; known: {known}")
+    if preset == FORCE_PRESET:  # paper 001's Force kernel family: its own fixed scanner, FOV and doses
+        refused = [name for name, value in (("vary", vary), ("traveling", traveling)) if value]
+        if refused or (edge_strength or 0) > 0:
+            raise ConfigError(None, f"--preset {FORCE_PRESET} fixes the acquisition (one Siemens Force, 500 mm "
+                                    f"FOV, 1.3/6.5 mGy); drop {', '.join(refused or ['edge_strength'])}")
+        return generate_force_family(out_dir, subjects=subjects, size=512 if size is None else size, slices=slices,
+                                     seed=seed, dicom=dicom, overwrite=overwrite, progress=progress,
+                                     ir_strength=1.0 if ir_strength is None else ir_strength, split=split)
     chosen = dict(PRESETS[preset or "basic"])
     for key, value in (("size", size), ("vary", vary), ("ir_strength", ir_strength), ("edge_strength", edge_strength)):
         if value is not None:

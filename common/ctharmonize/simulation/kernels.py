@@ -79,5 +79,30 @@ _KERNEL_LIST = [
     KernelSpec("ge_lung", "ge", "LUNG", "sharp", f50=6.0, power=2.4, boost=0.2, boost_freq=3.0),
 ]
 
+# Siemens SOMATOM Force-like family of paper 001 (its virtual imaging trial; the family, its groups,
+# iterative strengths, doses and FOV are in :mod:`ctharmonize.simulation.force_family`). Neither the
+# paper nor the spec gives MTF values, so the design MTF50 follows the Siemens naming rule that the
+# number grows with sharpness: linear in the kernel number n between this module's own anchors
+# B30f (3.4 lp/cm) and B70f (~8.0 lp/cm), MTF50(n) = 3.4 + 0.115 (n - 30) lp/cm (B50f 5.8 fits it).
+# Shape as the existing Siemens kernels: Gaussian roll-off (power 2) for the smooth group, a steeper
+# roll-off (2.3 medium, 2.6 sharp), and the B70f-like mid-frequency boost (edge overshoot) on Br69f
+# only (f50 = 7.66 so that the boosted curve crosses 0.5 at the rule's value, 7.89). The Qr
+# kernels (NAEOTOM Alpha photon-counting names, spec §4) are emulated by the same rule: only their MTF
+# is modelled. Nominal design values, not measurements of a Force or an Alpha.
+_FORCE_LIST = [
+    KernelSpec("siemens_br32f", "siemens", "Br32f", "soft", f50=3.63, power=2.0),
+    KernelSpec("siemens_br40f", "siemens", "Br40f", "soft", f50=4.55, power=2.0),
+    KernelSpec("siemens_br49f", "siemens", "Br49f", "sharp", f50=5.59, power=2.3),
+    KernelSpec("siemens_br59f", "siemens", "Br59f", "sharp", f50=6.74, power=2.6),
+    KernelSpec("siemens_br62f", "siemens", "Br62f", "sharp", f50=7.08, power=2.6),
+    KernelSpec("siemens_br64f", "siemens", "Br64f", "sharp", f50=7.31, power=2.6),
+    KernelSpec("siemens_br69f", "siemens", "Br69f", "sharp", f50=7.66, power=2.6, boost=0.15, boost_freq=4.5),
+    KernelSpec("siemens_qr32f", "siemens", "Qr32f", "soft", f50=3.63, power=2.0),
+    KernelSpec("siemens_qr49f", "siemens", "Qr49f", "sharp", f50=5.59, power=2.3),
+    KernelSpec("siemens_qr59f", "siemens", "Qr59f", "sharp", f50=6.74, power=2.6),
+    KernelSpec("siemens_qr61f", "siemens", "Qr61f", "sharp", f50=6.97, power=2.6),
+]
+_KERNEL_LIST += _FORCE_LIST
+
 #: canonical domain name -> kernel
 KERNELS: dict[str, KernelSpec] = {k.name: k for k in _KERNEL_LIST}

@@ -97,7 +97,7 @@ def _kernels_for(vendor: VendorSpec, kernels) -> list[KernelSpec]:
 
 def simulate_scan(
     ph: Phantom,
-    vendor: str = "siemens",
+    vendor: str | VendorSpec = "siemens",
     kernels: str | list[str] | tuple[str, ...] | None = None,
     mas: float | None = None,
     seed: int = 0,
@@ -111,7 +111,9 @@ def simulate_scan(
 
     Args:
         ph: the phantom (its grid is the reconstruction grid, so outputs align with ``ph.hu``).
-        vendor: key of :data:`~ctharmonize.simulation.vendors.VENDORS`.
+        vendor: key of :data:`~ctharmonize.simulation.vendors.VENDORS`, or a :class:`VendorSpec`
+            (a scanner model outside the registry, e.g. the Force of
+            :mod:`~ctharmonize.simulation.force_family`).
         kernels: kernel domain names; None = the vendor's (soft, sharp) pair.
         mas: effective mAs; None = the vendor default (NLST-like low dose).
         seed: noise seed (combined with the phantom seed and the vendor).
@@ -125,7 +127,7 @@ def simulate_scan(
     Returns:
         {domain name: :class:`Volume`} in **HU**, with header and circular ``fov_mask``.
     """
-    spec = get_vendor(vendor)
+    spec = vendor if isinstance(vendor, VendorSpec) else get_vendor(vendor)
     ks = _kernels_for(spec, kernels)
     mas = float(spec.default_mas if mas is None else mas)
     kvp = float(spec.kvp if kvp is None else kvp)
