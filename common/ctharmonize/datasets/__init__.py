@@ -1,6 +1,7 @@
 """Training datasets built on the MONAI transforms of :mod:`ctharmonize.transforms`: unaligned multi-domain
-axial slices (paper 000), pixel-aligned slice pairs (paper 001), their preprocessing and tissue labels."""
+axial slices (paper 000), pixel-aligned slice pairs and MTF-conditioned ground-truth pairs (paper 001), their preprocessing and tissue labels."""
 
+from ctharmonize.datasets.mtf_paired_slices import MTF_SOURCES, MTFPairedSlices, check_subject_splits
 from ctharmonize.datasets.paired_slices import GROUND_TRUTH, PairedSlices, SlicePair
 from ctharmonize.datasets.prepared_volume import PreparedVolume, prepare_volume, volume_preprocessing
 from ctharmonize.datasets.sample import ensure_simulated_dataset
@@ -9,11 +10,14 @@ from ctharmonize.datasets.unaligned_slices import UnalignedMultiDomainSlices
 
 __all__ = [
     "GROUND_TRUTH",
+    "MTFPairedSlices",
+    "MTF_SOURCES",
     "PairedSlices",
     "PreparedVolume",
     "SlicePair",
     "TISSUE_LABEL_SOURCES",
     "UnalignedMultiDomainSlices",
+    "check_subject_splits",
     "ensure_simulated_dataset",
     "prepare_volume",
     "tissue_labels",

@@ -1,7 +1,7 @@
 """The shared GAN training engine: one ignite/MONAI trainer with overridable hooks, configured from bundle JSON.
 
 :class:`GANTrainer` holds named generators/discriminators, one optimizer (and GradScaler) per group,
-schedulers, AMP, DDP and checkpoint save/resume; variants (:class:`CycleGANTrainer`, multipath ...)
+schedulers, AMP, DDP and checkpoint save/resume; variants (:class:`CycleGANTrainer`, multipath, MTF harmonizer ...)
 override its ``forward`` / ``generator_step`` / ``discriminator_step`` hooks, and use its extension points
 (auxiliary networks, ``register_state``, conditioned adversarial helpers, discriminator-term weights, R1,
 weight EMA). See ``docs/engines.md``.
@@ -24,6 +24,7 @@ from ctharmonize.engines.checkpointing import (
 )
 from ctharmonize.engines.cvsct_trainer import CVSCTTrainer
 from ctharmonize.engines.cyclegan_trainer import CycleGANTrainer
+from ctharmonize.engines.cyclic_lr import cyclic_lr_schedulers, make_cyclic_scheduler
 from ctharmonize.engines.distributed import (
     get_rank,
     get_world_size,
@@ -43,6 +44,7 @@ from ctharmonize.engines.lr_schedule import (
     make_linear_decay_scheduler,
 )
 from ctharmonize.engines.mean_style_update import MeanStyleUpdate
+from ctharmonize.engines.mtf_harmonizer_trainer import MTFHarmonizerTrainer, mtf_harmonizer_optimizers
 from ctharmonize.engines.multipath_initialization import (
     initialize_from,
     load_generator_state,
@@ -64,6 +66,7 @@ __all__ = [
     "GANTensorBoardHandler",
     "GANTrainer",
     "ImagePool",
+    "MTFHarmonizerTrainer",
     "KernelCrops",
     "MeanStyleUpdate",
     "RNGState",
@@ -82,13 +85,16 @@ __all__ = [
     "initialize_from",
     "is_distributed",
     "is_main_process",
+    "cyclic_lr_schedulers",
     "linear_decay_lambda",
     "linear_decay_schedulers",
     "list_checkpoints",
     "load_checkpoint",
     "load_generator_state",
     "main_process_first",
+    "make_cyclic_scheduler",
     "make_linear_decay_scheduler",
+    "mtf_harmonizer_optimizers",
     "multipath_optimizers",
     "prepare_new_domains",
     "segrenorm_optimizers",
