@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 __all__ = ["REPO", "bundle_inference_commands", "copy_bundle_with_weights", "free_port", "losses_dump", "run_bundle",
-           "subprocess_env", "torchrun_launcher", "train_two_gloo_ranks"]
+           "split_scan", "subprocess_env", "torchrun_launcher", "train_two_gloo_ranks"]
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -115,3 +115,11 @@ def losses_dump(tmp_path: Path, name: str) -> str:
                                             "$import ctharmonize.evaluation.checkpoint_selection"],
                                 "run": ["$@trainer.run()", save]}))
     return str(path)
+
+
+def split_scan(datalist: Path, kernel: str, split: str = "test") -> str:
+    """The image path of the first ``split`` entry of ``kernel`` in ``datalist``."""
+    from ctharmonize.data import datalist_entries
+
+    entries, _ = datalist_entries(datalist, split)
+    return next(e["image"] for e in entries if e["kernel"] == kernel)

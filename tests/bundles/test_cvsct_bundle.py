@@ -19,7 +19,6 @@ import torch
 
 from ctharmonize.bundle import verify_bundle_metadata
 from ctharmonize.cli import main
-from ctharmonize.data import datalist_entries
 from ctharmonize.datasets import ensure_simulated_dataset
 from ctharmonize.inference import load_bundle_harmonizer
 from ctharmonize.io import read_volume
@@ -31,6 +30,7 @@ from gan_bundle_runs import (  # noqa: E402
     copy_bundle_with_weights,
     losses_dump,
     run_bundle,
+    split_scan,
     train_two_gloo_ranks,
 )
 from multipath_sim_data import write_test_split  # noqa: E402
@@ -89,11 +89,6 @@ def simulated(tmp_path_factory) -> Path:
                                     seed=0, progress=False).parent
 
 
-def _scan(datalist: Path, kernel: str) -> str:
-    entries, _ = datalist_entries(datalist, "test")
-    return next(e["image"] for e in entries if e["kernel"] == kernel)
-
-
 # ----------------------------------------------------------------------------- metadata, configs, shipped weights
 def test_metadata_and_configs_follow_the_paper():
     verify_bundle_metadata(BUNDLE)
@@ -139,7 +134,7 @@ def test_shipped_weights_run_through_the_bundle_harmonizer_both_ways():
 # ----------------------------------------------------------------------------- MONAI bundle commands and the CLI
 def test_monai_bundle_run_export_and_verify(tmp_path, tiny_bundle, sim):
     root, net = tiny_bundle
-    image = _scan(sim, "ge_bone")
+    image = split_scan(sim, "ge_bone")
     out_nifti, ts = tmp_path / "out.nii.gz", tmp_path / "model.ts"
     logs = bundle_inference_commands(root, image, out_nifti, ts, cwd=tmp_path)
     assert "harmonized ge_bone -> siemens_b30f" in logs["run"] and "verified with no error" in logs["verify"]
@@ -162,7 +157,7 @@ def test_monai_bundle_run_export_and_verify(tmp_path, tiny_bundle, sim):
 
 def test_cli_harmonize_both_ways_refuses_other_paths_and_exports(tmp_path, tiny_bundle, sim, capsys):
     root, net = tiny_bundle
-    b30f = _scan(sim, "siemens_b30f")
+    b30f = split_scan(sim, "siemens_b30f")
     out = tmp_path / "to_bone.nii.gz"
     assert main(["harmonize", "--bundle", str(root), "--input", b30f, "--out", str(out), "--source", "siemens_b30f",
                  "--target", "ge_bone", "--device", "cpu", "--quiet", "--trust_bundle"]) == 0
@@ -173,7 +168,7 @@ def test_cli_harmonize_both_ways_refuses_other_paths_and_exports(tmp_path, tiny_
     np.testing.assert_allclose(read_volume(out).array[inside], want[inside], atol=0.05)
 
     # GE STANDARD is not a domain of this model: one line, nothing written
-    std = _scan(sim, "ge_standard")
+    std = split_scan(sim, "ge_standard")
     refused = tmp_path / "refused.nii.gz"
     assert main(["harmonize", "--bundle", str(root), "--input", std, "--out", str(refused), "--source", "ge_standard",
                  "--target", "siemens_b30f", "--device", "cpu", "--quiet", "--trust_bundle"]) == 2
@@ -183,7 +178,7 @@ def test_cli_harmonize_both_ways_refuses_other_paths_and_exports(tmp_path, tiny_
 
     ts = tmp_path / "bone.ts"
     assert main(["export", "--bundle", str(root), "--out", str(ts), "--source", "ge_bone", "--trust_bundle"]) == 0
-    hu = read_volume(_scan(sim, "ge_bone")).array
+    hu = read_volume(split_scan(sim, "ge_bone")).array
     with torch.no_grad():
         got = torch.jit.load(str(ts))(torch.from_numpy(hu)[:, None]).numpy()[:, 0]
     np.testing.assert_allclose(got, by_hand(net.pairs[PAIR].G_AB, hu), atol=0.05)

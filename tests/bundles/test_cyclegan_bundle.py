@@ -18,7 +18,6 @@ import torch
 
 from ctharmonize.bundle import verify_bundle_metadata
 from ctharmonize.cli import main
-from ctharmonize.data import datalist_entries
 from ctharmonize.datasets import ensure_simulated_dataset
 from ctharmonize.inference import load_bundle_harmonizer
 from ctharmonize.io import read_volume
@@ -29,6 +28,7 @@ from gan_bundle_runs import (  # noqa: E402
     bundle_inference_commands,
     copy_bundle_with_weights,
     run_bundle,
+    split_scan,
     train_two_gloo_ranks,
 )
 from multipath_sim_data import write_test_split  # noqa: E402
@@ -87,11 +87,6 @@ def simulated(tmp_path_factory) -> Path:
                                     seed=0, progress=False).parent
 
 
-def _scan(datalist: Path, kernel: str) -> str:
-    entries, _ = datalist_entries(datalist, "test")
-    return next(e["image"] for e in entries if e["kernel"] == kernel)
-
-
 # ----------------------------------------------------------------------------- metadata, configs, shipped weights
 def test_metadata_and_configs_agree():
     verify_bundle_metadata(BUNDLE)
@@ -127,7 +122,7 @@ def test_shipped_weights_are_both_pairs_and_run_through_the_bundle_harmonizer(tm
 # ----------------------------------------------------------------------------- MONAI bundle commands and the CLI
 def test_monai_bundle_run_export_and_verify(tmp_path, tiny_bundle, sim):
     root, net = tiny_bundle
-    image = _scan(sim, "ge_bone")
+    image = split_scan(sim, "ge_bone")
     out_nifti, ts = tmp_path / "out.nii.gz", tmp_path / "model.ts"
     logs = bundle_inference_commands(root, image, out_nifti, ts, cwd=tmp_path)
     assert "harmonized ge_bone -> siemens_b30f" in logs["run"] and "verified with no error" in logs["verify"]
@@ -150,7 +145,7 @@ def test_monai_bundle_run_export_and_verify(tmp_path, tiny_bundle, sim):
 
 def test_cli_harmonize_selects_the_pair_by_source_and_target(tmp_path, tiny_bundle, sim, capsys):
     root, net = tiny_bundle
-    b30f = _scan(sim, "siemens_b30f")
+    b30f = split_scan(sim, "siemens_b30f")
     out = tmp_path / "to_b50f.nii.gz"
     assert main(["harmonize", "--bundle", str(root), "--input", b30f, "--out", str(out), "--source", "siemens_b30f",
                  "--target", "siemens_b50f", "--device", "cpu", "--quiet", "--trust_bundle"]) == 0
@@ -161,7 +156,7 @@ def test_cli_harmonize_selects_the_pair_by_source_and_target(tmp_path, tiny_bund
     np.testing.assert_allclose(read_volume(out).array[inside], want[inside], atol=0.05)
 
     # no pair joins GE BONE and Siemens B50f: one line, nothing written
-    bone = _scan(sim, "ge_bone")
+    bone = split_scan(sim, "ge_bone")
     refused = tmp_path / "refused.nii.gz"
     assert main(["harmonize", "--bundle", str(root), "--input", bone, "--out", str(refused), "--target",
                  "siemens_b50f", "--device", "cpu", "--quiet", "--trust_bundle"]) == 2
@@ -172,7 +167,7 @@ def test_cli_harmonize_selects_the_pair_by_source_and_target(tmp_path, tiny_bund
     # export of the within-vendor path
     ts = tmp_path / "b50f.ts"
     assert main(["export", "--bundle", str(root), "--out", str(ts), "--source", "siemens_b50f", "--trust_bundle"]) == 0
-    hu = read_volume(_scan(sim, "siemens_b50f")).array
+    hu = read_volume(split_scan(sim, "siemens_b50f")).array
     with torch.no_grad():
         got = torch.jit.load(str(ts))(torch.from_numpy(hu)[:, None]).numpy()[:, 0]
     np.testing.assert_allclose(got, by_hand(net.pairs[pair_name("siemens_b50f", "siemens_b30f")].G_AB, hu), atol=0.05)

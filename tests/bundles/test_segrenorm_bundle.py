@@ -19,7 +19,6 @@ import torch
 
 from ctharmonize.bundle import verify_bundle_metadata
 from ctharmonize.cli import main
-from ctharmonize.data import datalist_entries
 from ctharmonize.datasets import ensure_simulated_dataset
 from ctharmonize.inference import ensure_sample_volume, load_bundle_harmonizer
 from ctharmonize.io import read_volume
@@ -37,6 +36,7 @@ from gan_bundle_runs import (  # noqa: E402
     copy_bundle_with_weights,
     losses_dump,
     run_bundle,
+    split_scan,
     train_two_gloo_ranks,
 )
 from multipath_sim_data import write_test_split  # noqa: E402
@@ -111,11 +111,6 @@ def simulated(tmp_path_factory) -> Path:
                                     seed=0, progress=False).parent
 
 
-def _scan(datalist: Path, kernel: str) -> str:
-    entries, _ = datalist_entries(datalist, "test")
-    return next(e["image"] for e in entries if e["kernel"] == kernel)
-
-
 # ----------------------------------------------------------------------------- metadata, configs, shipped weights
 def test_metadata_and_configs_follow_the_paper():
     verify_bundle_metadata(BUNDLE)
@@ -182,7 +177,7 @@ def test_the_shipped_generators_use_their_segmentation(tmp_path):
 # ----------------------------------------------------------------------------- MONAI bundle commands and the CLI
 def test_monai_bundle_run_export_and_verify(tmp_path, tiny_bundle, sim):
     root, net = tiny_bundle
-    image = _scan(sim, "ge_bone")
+    image = split_scan(sim, "ge_bone")
     out_nifti, ts = tmp_path / "out.nii.gz", tmp_path / "model.ts"
     logs = bundle_inference_commands(root, image, out_nifti, ts, cwd=tmp_path)
     assert "harmonized ge_bone -> siemens_b30f" in logs["run"] and "verified with no error" in logs["verify"]
@@ -206,7 +201,7 @@ def test_monai_bundle_run_export_and_verify(tmp_path, tiny_bundle, sim):
 
 def test_cli_harmonize_selects_the_pair_refuses_others_and_exports(tmp_path, tiny_bundle, sim, capsys):
     root, net = tiny_bundle
-    b30f = _scan(sim, "siemens_b30f")
+    b30f = split_scan(sim, "siemens_b30f")
     out = tmp_path / "to_b50f.nii.gz"
     assert main(["harmonize", "--bundle", str(root), "--input", b30f, "--out", str(out), "--source", "siemens_b30f",
                  "--target", "siemens_b50f", "--device", "cpu", "--quiet", "--trust_bundle"]) == 0
@@ -219,7 +214,7 @@ def test_cli_harmonize_selects_the_pair_refuses_others_and_exports(tmp_path, tin
     # no pair joins GE BONE and Siemens B50f, GE STANDARD is no domain: one line each, nothing written
     for kernel, target in (("ge_bone", "siemens_b50f"), ("ge_standard", "siemens_b30f")):
         refused = tmp_path / f"refused_{kernel}.nii.gz"
-        assert main(["harmonize", "--bundle", str(root), "--input", _scan(sim, kernel), "--out", str(refused),
+        assert main(["harmonize", "--bundle", str(root), "--input", split_scan(sim, kernel), "--out", str(refused),
                      "--source", kernel, "--target", target, "--device", "cpu", "--quiet", "--trust_bundle"]) == 2
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and kernel in err and "Traceback" not in err
@@ -227,7 +222,7 @@ def test_cli_harmonize_selects_the_pair_refuses_others_and_exports(tmp_path, tin
 
     ts = tmp_path / "b50f.ts"
     assert main(["export", "--bundle", str(root), "--out", str(ts), "--source", "siemens_b50f", "--trust_bundle"]) == 0
-    hu = read_volume(_scan(sim, "siemens_b50f")).array
+    hu = read_volume(split_scan(sim, "siemens_b50f")).array
     with torch.no_grad():
         got = torch.jit.load(str(ts))(torch.from_numpy(hu)[:, None]).numpy()[:, 0]
     np.testing.assert_allclose(got, by_hand(net.pairs[pair_name(*PAIRS[1])], "siemens_b50f", hu), atol=0.05)

@@ -21,7 +21,6 @@ import torch
 
 from ctharmonize.bundle import verify_bundle_metadata
 from ctharmonize.cli import main
-from ctharmonize.data import datalist_entries
 from ctharmonize.datasets import ensure_simulated_dataset
 from ctharmonize.inference import load_bundle_harmonizer
 from ctharmonize.io import read_volume
@@ -34,6 +33,7 @@ from gan_bundle_runs import (  # noqa: E402
     copy_bundle_with_weights,
     losses_dump,
     run_bundle,
+    split_scan,
     train_two_gloo_ranks,
 )
 from multipath_sim_data import write_test_split  # noqa: E402
@@ -122,11 +122,6 @@ def simulated(tmp_path_factory) -> Path:
                                     seed=0, progress=False).parent
 
 
-def _scan(datalist: Path, kernel: str) -> str:
-    entries, _ = datalist_entries(datalist, "test")
-    return next(e["image"] for e in entries if e["kernel"] == kernel)
-
-
 # ----------------------------------------------------------------------------- metadata, configs, shipped weights
 def test_metadata_and_configs_follow_the_paper():
     verify_bundle_metadata(BUNDLE)
@@ -190,7 +185,7 @@ def test_shipped_weights_hold_the_mean_styles_and_translate_between_any_two_doma
 # ----------------------------------------------------------------------------- MONAI bundle commands and the CLI
 def test_monai_bundle_run_export_verify_and_reference_mode(tmp_path, tiny_bundle, sim):
     root, net = tiny_bundle
-    image = _scan(sim, "ge_bone")
+    image = split_scan(sim, "ge_bone")
     out_nifti, ts = tmp_path / "out.nii.gz", tmp_path / "model.ts"
     logs = bundle_inference_commands(root, image, out_nifti, ts, cwd=tmp_path)
     assert "harmonized ge_bone -> siemens_b30f" in logs["run"] and "verified with no error" in logs["verify"]
@@ -206,7 +201,7 @@ def test_monai_bundle_run_export_verify_and_reference_mode(tmp_path, tiny_bundle
     np.testing.assert_allclose(got, by_hand(net, hu, _style(net, "siemens_b30f")), atol=0.05)
 
     # reference-guided: the style encoder's mean style over the slices of a B30f scan
-    reference = _scan(sim, "siemens_b30f")
+    reference = split_scan(sim, "siemens_b30f")
     out_ref = tmp_path / "ref.nii.gz"
     run_bundle([str(root / "configs" / "inference.json")], "--meta_file", str(root / "configs" / "metadata.json"),
                "--input_path", image, "--output_path", str(out_ref), "--reference_path", reference, "--device", "cpu",
@@ -223,14 +218,14 @@ def test_cli_harmonize_between_any_two_domains_refuses_unknown_and_exports(tmp_p
     root, net = tiny_bundle
     for source, target in (("ge_standard", "siemens_b50f"), ("siemens_b30f", "ge_bone")):
         out = tmp_path / f"{source}_to_{target}.nii.gz"
-        assert main(["harmonize", "--bundle", str(root), "--input", _scan(sim, source), "--out", str(out),
+        assert main(["harmonize", "--bundle", str(root), "--input", split_scan(sim, source), "--out", str(out),
                      "--source", source, "--target", target, "--device", "cpu", "--quiet", "--trust_bundle"]) == 0
         assert f"{source} -> {target}" in capsys.readouterr().out
-        vin = read_volume(_scan(sim, source))
+        vin = read_volume(split_scan(sim, source))
         _assert_written(read_volume(out).array, by_hand(net, vin.array, _style(net, target)), vin)
 
     refused = tmp_path / "refused.nii.gz"
-    assert main(["harmonize", "--bundle", str(root), "--input", _scan(sim, "ge_bone"), "--out", str(refused),
+    assert main(["harmonize", "--bundle", str(root), "--input", split_scan(sim, "ge_bone"), "--out", str(refused),
                  "--source", "ge_bone", "--target", "philips_yb", "--device", "cpu", "--quiet", "--trust_bundle"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "philips_yb" in err and "Traceback" not in err
@@ -239,7 +234,7 @@ def test_cli_harmonize_between_any_two_domains_refuses_unknown_and_exports(tmp_p
     ts = tmp_path / "std.ts"
     assert main(["export", "--bundle", str(root), "--out", str(ts), "--source", "ge_standard", "--target",
                  "siemens_b50f", "--trust_bundle"]) == 0
-    hu = read_volume(_scan(sim, "ge_standard")).array
+    hu = read_volume(split_scan(sim, "ge_standard")).array
     with torch.no_grad():
         got = torch.jit.load(str(ts))(torch.from_numpy(hu)[:, None]).numpy()[:, 0]
     np.testing.assert_allclose(got, by_hand(net, hu, _style(net, "siemens_b50f")), atol=0.05)
