@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from scipy import linalg
 
 from ctharmonize.cli import main
@@ -92,3 +93,45 @@ def test_parse_pairs_and_the_cli_refusals(sim, tmp_path, capsys):
         assert main(["two-way-fid", "--bundles", "", "--datalist", str(sim), "--out", str(out), *args]) == 2
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+
+
+class TinyInception(torch.nn.Module):
+    """A stand-in for a user's Inception file: (B, 3, H, W) → (B, 6) pooled features (random weights)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 6, 5, stride=4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.conv(x)).mean(dim=(2, 3))
+
+
+def test_standard_fid_with_a_users_inception_file(sim, tmp_path):
+    """--inception PATH: the slices go through the user's network (InceptionFeatures adapter: [0, 1], 3 channels,
+    299², ImageNet normalisation) instead of the CT feature network; checked against the adapter applied here."""
+    from ctharmonize.metrics import load_inception_features
+
+    torch.manual_seed(0)
+    path = tmp_path / "inception.pt"
+    torch.jit.script(TinyInception().eval()).save(str(path))
+    out = tmp_path / "fid"
+    assert main(["two-way-fid", "--bundles", "", "--baseline", "", "--datalist", str(sim), "--out", str(out),
+                 "--pairs", "siemens_b50f:siemens_b30f", "--slices", "3", "--device", "cpu",
+                 "--inception", str(path)]) == 0
+    doc = json.loads((out / "two_way_fid.json").read_text())
+    assert "inception.pt" in doc["feature_network"] and len(doc["rows"]) == 1
+    net = load_inception_features(path)
+    entries, _ = datalist_entries(sim, "test")
+
+    def emb(kernel):
+        rows = []
+        for e in entries:
+            if e["kernel"] == kernel:
+                hu = read_volume(e["image"]).array
+                x = (np.clip(hu[sampled_slices(hu.shape[0], 3)], -1024, 3072) + 1024) / 2048 - 1
+                with torch.no_grad():
+                    rows.append(net(torch.from_numpy(x.astype(np.float32))[:, None]).double().numpy())
+        return np.concatenate(rows)
+
+    want = frechet_scipy(emb("siemens_b30f"), emb("siemens_b50f"))
+    assert doc["rows"][0]["fid"] == pytest.approx(want, rel=1e-3)

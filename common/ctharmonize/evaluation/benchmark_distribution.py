@@ -47,21 +47,30 @@ def sampled_slices(n_slices: int, count: int = DISTRIBUTION_SLICES) -> np.ndarra
 
 class SliceEmbedder:
     """CT-feature embeddings (k, 128) of the :func:`sampled_slices` of an HU volume (Z, Y, X); the shipped
-    network is loaded on first use (on ``device``, default CPU)."""
+    network is loaded on first use (on ``device``, default CPU). ``network``: instead, a user's Inception-style
+    network file (:func:`~ctharmonize.metrics.load_inception_features`: TorchScript or ``torch.export``, (B, 3,
+    299, 299) → (B, D)) for the standard FID."""
 
-    def __init__(self, count: int = DISTRIBUTION_SLICES, device: str | None = None, batch_size: int = 8) -> None:
+    def __init__(self, count: int = DISTRIBUTION_SLICES, device: str | None = None, batch_size: int = 8,
+                 network: str | None = None) -> None:
         self.count = int(count)
         self.device = device
         self.batch_size = int(batch_size)
+        self.network = network
         self._net: Any = None
 
     def __call__(self, hu: np.ndarray) -> np.ndarray:
         from ctharmonize.metrics.feature_fid import feature_embeddings
 
         if self._net is None:
-            from ctharmonize.networks.nets.ct_kernel_features import load_ct_kernel_features
+            if self.network is not None:
+                from ctharmonize.metrics.feature_fid import load_inception_features
 
-            self._net = load_ct_kernel_features()
+                self._net = load_inception_features(self.network)
+            else:
+                from ctharmonize.networks.nets.ct_kernel_features import load_ct_kernel_features
+
+                self._net = load_ct_kernel_features()
             if self.device is not None:
                 self._net = self._net.to(self.device)
         hu = np.asarray(hu)

@@ -537,6 +537,7 @@ def two_way_fid(
     spacing_policy: str = "resample",
     seed: int = 0,
     overwrite: bool = False,
+    inception: str | None = None,
 ) -> str:
     """FID / KID in the CT feature space, mean of both directions per kernel pair (paper 003 Table I form):
     two_way_fid.md/.csv/.json in ``out``.
@@ -555,6 +556,8 @@ def two_way_fid(
         spacing_policy: "resample" or "refuse" scans outside a bundle's trained pixel spacing.
         seed: KID subsets.
         overwrite: replace an earlier ctharmonize output at ``out`` (nothing else is replaced).
+        inception: a user's Inception network file (TorchScript or torch.export, (B, 3, 299, 299) -> (B, D)) for
+            the standard FID instead of the CT feature network.
     """
     from ctharmonize.evaluation.two_way_fid import run_two_way_fid
     from ctharmonize.torch_device import resolve_device
@@ -562,5 +565,5 @@ def two_way_fid(
     doc = run_two_way_fid(bundles, datalist, out, pairs=pairs, split=split, baseline=baseline, slices=int(slices),
                           device=str(resolve_device(device)) if device else None, batch_size=batch_size,
                           trust_bundle=trust_bundle, spacing_policy=spacing_policy, seed=int(seed),
-                          overwrite=overwrite)
+                          overwrite=overwrite, inception=inception)
     return f"{len(doc['rows'])} rows; table: {Path(out) / 'two_way_fid.md'}"

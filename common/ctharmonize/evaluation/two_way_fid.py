@@ -113,7 +113,8 @@ def _markdown(doc: Mapping[str, Any]) -> str:
     lines = ["# FID / KID in the CT feature space, mean of both directions (paper 003 Table I form)", "",
              f"Command: `{doc['command']}`", "",
              f"Split `{doc['split']}` of `{doc['datalist']}`; {doc['slices']} evenly spaced slices per scan; feature "
-             "network CTKernelFeatures (shipped weights, 128-d). Not comparable with Inception FID.", "",
+             f"network {doc['feature_network']}"
+             + (". Not comparable with Inception FID." if doc["feature_network"].startswith("CT") else "."), "",
              "## FID (lower is better)", "", "| method | " + " | ".join(pairs) + " | mean |",
              "| --- | " + " | ".join("---" for _ in pairs) + " | --- |"]
     for m in methods:
@@ -147,10 +148,12 @@ def run_two_way_fid(
     seed: int = 0,
     overwrite: bool = False,
     command: str | None = None,
+    inception: str | None = None,
 ) -> dict[str, Any]:
     """:func:`two_way_rows` for "none", the baseline (:func:`~ctharmonize.evaluation.benchmark.plan_methods`) and
     ``bundles`` on ``split`` of ``datalist``; writes ``two_way_fid.csv``, ``.json`` and ``.md`` into the folder
-    ``out`` atomically (refused if it exists unless ``overwrite``). Returns the JSON document."""
+    ``out`` atomically (refused if it exists unless ``overwrite``). ``inception``: a user's Inception network file
+    (standard FID, :class:`SliceEmbedder`); default the CT feature network. Returns the JSON document."""
     from ctharmonize.cli import comma_list
     from ctharmonize.data import datalist_entries, entry_paths
     from ctharmonize.evaluation.run import write_csv, write_json
@@ -179,12 +182,15 @@ def run_two_way_fid(
     harmonizers = [(m.name, None if m.bundle is None else
                     load_bundle_harmonizer(m.bundle, device=device, batch_size=batch_size, trust=trust_bundle,
                                            spacing_policy=spacing_policy)) for m in methods]
-    rows = two_way_rows(harmonizers, scans, pair_list, SliceEmbedder(int(slices), device=device), seed=seed)
+    embed = SliceEmbedder(int(slices), device=device, network=inception)
+    rows = two_way_rows(harmonizers, scans, pair_list, embed, seed=seed)
     doc = {
         "command": command or f"ctharmonize two-way-fid --bundles {','.join(bundles)} --datalist {datalist} "
                               f"--out {out}" + ("" if pairs is None else f" --pairs {','.join(':'.join(p) for p in pair_list)}"),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "datalist": os.fspath(datalist), "split": split, "slices": int(slices), "seed": seed,
+        "feature_network": "CTKernelFeatures (shipped weights, 128-d)" if inception is None else
+                           f"Inception-style network {os.fspath(inception)}",
         "methods": [{"name": m.name, "role": m.role, "bundle": m.bundle} for m in methods],
         "rows": rows,
     }
