@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ctharmonize.evaluation.cohort import evaluate_cohort
 from ctharmonize.evaluation.pairing import DEFAULT_REFERENCE_KERNEL, build_cohort
 from ctharmonize.evaluation.plots import bland_altman_plot, dice_plot, example_panel, laa_boxplot
@@ -17,15 +19,17 @@ from ctharmonize.evaluation.report import write_report
 from ctharmonize.evaluation.summary import summarize
 from ctharmonize.io.atomic import atomic_path, check_writable
 
-__all__ = ["run_evaluation", "write_csv", "write_json"]
+__all__ = ["jsonable", "run_evaluation", "write_csv", "write_json"]
 
 
-def _jsonable(value: Any) -> Any:
-    """NaN/inf -> None (strict JSON), numpy scalars -> Python."""
+def jsonable(value: Any) -> Any:
+    """NaN/inf -> None (strict JSON), numpy scalars and arrays -> Python."""
     if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return jsonable(value.tolist())
     if hasattr(value, "item") and not isinstance(value, str):
         value = value.item()
     if isinstance(value, float) and not math.isfinite(value):
@@ -36,7 +40,7 @@ def _jsonable(value: Any) -> Any:
 def write_json(data: Any, path: str | os.PathLike, overwrite: bool = False, record: bool = False) -> Path:
     """Write strict JSON (NaN/inf as null) atomically; ``record``: a user-facing output (see ``atomic_path``)."""
     with atomic_path(path, overwrite=overwrite, record=record) as tmp:
-        tmp.write_text(json.dumps(_jsonable(data), indent=2, allow_nan=False) + "\n", encoding="utf-8")
+        tmp.write_text(json.dumps(jsonable(data), indent=2, allow_nan=False) + "\n", encoding="utf-8")
     return Path(path)
 
 

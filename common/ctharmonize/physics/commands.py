@@ -11,34 +11,16 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ctharmonize.errors import ConfigError, InputError
+from ctharmonize.evaluation.run import jsonable, write_json
 
 __all__ = ["detectability", "mtf", "nps"]
-
-
-def _jsonable(value: Any) -> Any:
-    """numpy -> Python, NaN/inf -> None (strict JSON)."""
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _jsonable(value.tolist())
-    if hasattr(value, "item") and not isinstance(value, str):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
-def _write_json(doc: Mapping[str, Any], path: Path) -> None:
-    path.write_text(json.dumps(_jsonable(doc), indent=2, allow_nan=False) + "\n", encoding="utf-8")
 
 
 def _positive(name: str, value: float) -> float:
@@ -121,9 +103,9 @@ def mtf(
            "mtf2d_layout": "MTF(sqrt(v^2+u^2)), fftshift-centred, DC at [32, 32], index k -> (k-32)/(64 spacing) "
                            "cycles/mm (ctharmonize.simulation.mtf2d); rotationally symmetric from the 1-D MTF"}
     with atomic_path(out, overwrite=overwrite, directory=True, record=True) as tmp:
-        _write_json(doc, tmp / "mtf.json")
+        write_json(doc, tmp / "mtf.json")
         image_quality_plot(tmp / "mtf.png", edge=edge, title=Path(input).name)
-    return json.dumps(_jsonable({"mtf50_lp_cm": edge.mtf50, "mtf10_lp_cm": edge.mtf10, "accepted": edge.accepted,
+    return json.dumps(jsonable({"mtf50_lp_cm": edge.mtf50, "mtf10_lp_cm": edge.mtf10, "accepted": edge.accepted,
                                  "out": os.fspath(out)}), indent=2)
 
 
@@ -165,9 +147,9 @@ def nps(
                       roi_size=int(roi_size), max_rois=int(max_rois), max_slices=int(max_slices), **extra)
     doc = {**_header(input, volume), "mask": mask, "reference": reference, **noise.summary()}
     with atomic_path(out, overwrite=overwrite, directory=True, record=True) as tmp:
-        _write_json(doc, tmp / "nps.json")
+        write_json(doc, tmp / "nps.json")
         image_quality_plot(tmp / "nps.png", noise=noise, title=Path(input).name)
-    return json.dumps(_jsonable({"noise_sd_hu": noise.noise_sd, "peak_frequency_lp_cm": noise.peak_frequency,
+    return json.dumps(jsonable({"noise_sd_hu": noise.noise_sd, "peak_frequency_lp_cm": noise.peak_frequency,
                                  "rois": len(noise.rois), "out": os.fspath(out)}), indent=2)
 
 
@@ -233,8 +215,8 @@ def detectability(
     doc = {**_header(input, volume), **result.summary(), "mask": mask, "reference": reference,
            "mtf": mtf_doc, "nps": {k: v for k, v in noise.summary().items() if k != "nps2d"}}
     with atomic_path(out, overwrite=overwrite, directory=True, record=True) as tmp:
-        _write_json(doc, tmp / "detectability.json")
+        write_json(doc, tmp / "detectability.json")
         image_quality_plot(tmp / "image_quality.png", edge=edge, noise=noise, title=Path(input).name)
-    return json.dumps(_jsonable({"dprime_npwe": result.dprime_npwe, "dprime_pwei": result.dprime_pwei,
+    return json.dumps(jsonable({"dprime_npwe": result.dprime_npwe, "dprime_pwei": result.dprime_pwei,
                                  "mtf50_lp_cm": edge.mtf50, "noise_sd_hu": noise.noise_sd,
                                  "out": os.fspath(out)}), indent=2)
