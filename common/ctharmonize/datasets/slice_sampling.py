@@ -24,13 +24,20 @@ from ctharmonize.errors import ConfigError, DimensionError
 __all__ = ["apply_seeded", "check_roi_size", "check_slice_sizes", "load_entries", "slice_table"]
 
 
-def load_entries(datalist: str | os.PathLike | Sequence[Mapping[str, Any]]) -> tuple[list[dict], Path | None]:
-    """Datalist entries (absolute paths) and the datalist file they came from (None for a list)."""
-    if isinstance(datalist, str | os.PathLike):
-        from ctharmonize.data import load_datalist
+def load_entries(datalist: str | os.PathLike | Sequence[Mapping[str, Any]] | Sequence[str | os.PathLike]
+                 ) -> tuple[list[dict], Path | None]:
+    """Datalist entries (absolute paths) and the datalist file they came from (None for a list of entries).
 
+    ``datalist``: a datalist file, a list of entries, or a list of datalist files (their entries in order;
+    the first file is named in errors), e.g. two simulated sets trained on together."""
+    from ctharmonize.data import load_datalist
+
+    if isinstance(datalist, str | os.PathLike):
         return load_datalist(datalist), Path(datalist)
-    return [dict(e) for e in datalist], None
+    items = list(datalist)
+    if items and all(isinstance(d, str | os.PathLike) for d in items):
+        return [e for d in items for e in load_datalist(d)], Path(items[0])
+    return [dict(e) for e in items], None
 
 
 def check_roi_size(roi_size: Sequence[int] | int | None, source: Path | None, multiple: int = 1

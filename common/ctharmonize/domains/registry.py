@@ -114,6 +114,13 @@ class DomainRegistry(Mapping[str, DomainInfo]):
             raise UnknownDomainError(path, f"unknown domain {name!r}; known domains: {', '.join(self._domains)}")
         return name
 
+    def validate_target(self, name: str, path: str | os.PathLike | None = None) -> str:
+        """:meth:`validate_name` for a harmonization target, which may also be the ground truth
+        (:data:`~ctharmonize.domains.reference.TRUTH_DOMAIN`, paper 001's target; not a scanner's kernel)."""
+        from ctharmonize.domains.reference import TRUTH_DOMAIN
+
+        return name if name == TRUTH_DOMAIN else self.validate_name(name, path)
+
     # --- resolution ---------------------------------------------------------------------
     def vendor_of(self, manufacturer: str | None) -> list[str]:
         """Vendor keys whose substrings occur in ``manufacturer`` (all vendors if it is empty)."""

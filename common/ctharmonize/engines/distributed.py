@@ -83,6 +83,18 @@ def main_process_first(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     return result  # type: ignore[return-value]
 
 
+def broadcast_buffers(module: nn.Module, src: int = 0) -> None:
+    """Copy every buffer of ``module`` (e.g. BatchNorm running statistics) from rank ``src`` to all ranks, in place.
+
+    DDP broadcasts buffers from rank 0 only at the start of each forward, so after the last forward of an epoch
+    every rank holds its own running statistics; called at epoch end, the ranks agree again (rank 0's checkpoint
+    is then every rank's state). No-op without a process group."""
+    if not is_distributed():
+        return
+    for buffer in module.buffers():
+        torch.distributed.broadcast(buffer.data, src)
+
+
 def wrap_ddp(
     module: nn.Module, device: torch.device, find_unused_parameters: bool = False
 ) -> nn.Module:

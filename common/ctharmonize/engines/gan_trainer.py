@@ -60,7 +60,13 @@ from ctharmonize.engines.checkpointing import (
     find_latest_checkpoint,
     load_checkpoint,
 )
-from ctharmonize.engines.distributed import init_distributed, is_distributed, is_main_process, wrap_ddp
+from ctharmonize.engines.distributed import (
+    broadcast_buffers,
+    init_distributed,
+    is_distributed,
+    is_main_process,
+    wrap_ddp,
+)
 from ctharmonize.engines.epoch_average import EpochAverage
 from ctharmonize.engines.image_pool import ImagePool
 from ctharmonize.engines.weight_ema import weight_ema
@@ -723,6 +729,9 @@ class GANTrainer(Trainer):
             scheduler.step()
 
     def _epoch_completed(self) -> None:
+        if self.distributed:  # BatchNorm statistics of rank 0 on every rank before checkpoints and validation
+            for net in self.networks.values():
+                broadcast_buffers(net)
         means = self.epoch_average.compute()
         self.state.metrics.update(means)
         if self.scheduler_interval == "epoch":

@@ -43,6 +43,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from ctharmonize.data.truth_entries import with_truth_entries
+from ctharmonize.domains.reference import TRUTH_DOMAIN
 from ctharmonize.errors import ConfigError, InputError
 from ctharmonize.evaluation.cohort import BODY_LABELS, MASK_SOURCES, ScanCache
 from ctharmonize.evaluation.pairing import DEFAULT_REFERENCE_KERNEL, Cohort, build_cohort
@@ -81,7 +83,9 @@ class ValidationSet:
     Args:
         validation: datalist JSON path, or entries (dicts with at least image/kernel/subject).
         reference_kernel: default target of every path.
-        paths: ``[(source, target), ...]``; default every kernel other than the reference -> reference.
+        paths: ``[(source, target), ...]``; default every kernel other than the reference -> reference. A
+            target ``"ground_truth"`` is each subject's ground-truth volume (``ground_truth`` of the entries,
+            :func:`~ctharmonize.data.truth_entries`): paired, so it scores ``mse_<src>_truth``.
         split: keep only entries of this split (None: all).
         backend: lung segmentation backend when masks are segmented.
         mask_source: "auto" (datalist ``lung`` else segment the original), "datalist",
@@ -119,6 +123,8 @@ class ValidationSet:
         if mask_source not in MASK_SOURCES:
             raise ConfigError(None, f"mask_source must be one of {MASK_SOURCES}, got {mask_source!r}")
         entries = [{k: v for k, v in e.items() if k not in ("harmonized", "source_kernel")} for e in entries]
+        if any(str(t) == TRUTH_DOMAIN for _, t in [*(paths or []), *(anatomy_paths or [])]):
+            entries = with_truth_entries(entries)  # the ground truth as scans of kernel "ground_truth"
         self.cohort: Cohort = build_cohort(entries, reference_kernel, source=source)
         self.threshold = float(threshold)
         self.kl_bins = kl_bins

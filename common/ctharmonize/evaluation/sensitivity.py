@@ -35,7 +35,7 @@ import numpy as np
 from skimage.metrics import structural_similarity
 
 from ctharmonize.errors import ConfigError
-from ctharmonize.inference.harmonizer import Harmonizer
+from ctharmonize.inference.harmonizer import Harmonizer, call_harmonizer
 from ctharmonize.inference.spacing_policy import harmonize_at_trained_spacing
 from ctharmonize.transforms.scale_hu import hu_to_unit
 
@@ -142,7 +142,7 @@ def _stacks(stacks: SliceStack | np.ndarray | Iterable[SliceStack | np.ndarray])
 def _harmonize(harmonizer: Harmonizer, hu: np.ndarray, source: str, target: str, stack: SliceStack) -> np.ndarray:
     hu = np.asarray(hu, dtype=np.float32)
     if stack.spacing is None:
-        out = harmonizer(hu, source, target)
+        out = call_harmonizer(harmonizer, hu, source, target)
     else:
         out, _ = harmonize_at_trained_spacing(harmonizer, hu, stack.spacing, source, target, where=stack.name)
     out = np.asarray(out)

@@ -15,9 +15,10 @@ from ctharmonize.inference.bundle_harmonizer import (
 from ctharmonize.inference.cohort import harmonize_cohort
 from ctharmonize.inference.harmonize import harmonize_volume, harmonized_volume
 from ctharmonize.inference.harmonize_datalist import harmonize_datalist
-from ctharmonize.inference.harmonizer import Harmonizer
+from ctharmonize.inference.harmonizer import Harmonizer, call_harmonizer, needs_spacing, target_domains
 from ctharmonize.inference.hu_path import HUPath
 from ctharmonize.inference.hu_wrapper import HUWrapper
+from ctharmonize.inference.measured_mtf import MeasuredMTF
 from ctharmonize.inference.sample import ensure_sample_volume
 from ctharmonize.inference.slice_harmonizer import SliceHarmonizer, default_batch_size
 from ctharmonize.inference.source_domain import check_model_domain, resolve_source_domain
@@ -41,12 +42,16 @@ __all__ = [
     "BundleHarmonizerFactory",
     "HUPath",
     "HUWrapper",
+    "MeasuredMTF",
     "Harmonizer",
     "SliceHarmonizer",
     "SpacingPolicy",
     "attach_spacing_policy",
+    "call_harmonizer",
     "average_network_weights",
     "merge_network_weights",
+    "needs_spacing",
+    "target_domains",
     "bundle_default_target",
     "bundle_model_name",
     "check_model_domain",

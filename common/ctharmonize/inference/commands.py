@@ -89,7 +89,7 @@ def harmonize(
     amp = amp_mode(amp)
     registry = default_registry()
     if target is not None:
-        registry.validate_name(str(target))
+        registry.validate_target(str(target))
     if source is not None:
         registry.validate_name(str(source))
     check_volume_output_path(out)
@@ -185,7 +185,7 @@ def harmonize_cohort(
     check_spacing_policy(spacing_policy)
     amp = amp_mode(amp)
     if target is not None:
-        default_registry().validate_name(str(target))
+        default_registry().validate_target(str(target))
     if "MASTER_ADDR" in os.environ and os.environ.get("WORLD_SIZE", "1") != "1":
         rank_device = init_distributed()  # torchrun: gloo on CPU, NCCL and cuda:LOCAL_RANK on GPUs
         if device is None or device == "cuda":

@@ -8,7 +8,7 @@ from dataclasses import replace
 import numpy as np
 
 from ctharmonize.errors import ConfigError
-from ctharmonize.inference.harmonizer import Harmonizer
+from ctharmonize.inference.harmonizer import Harmonizer, target_domains
 from ctharmonize.inference.source_domain import check_model_domain
 from ctharmonize.inference.spacing_policy import harmonize_at_trained_spacing
 from ctharmonize.io.volume import Volume
@@ -58,7 +58,8 @@ def harmonize_volume(volume: Volume, harmonizer: Harmonizer, source: str, target
     domains = getattr(harmonizer, "domains", None)
     if domains is not None:
         check_model_domain(source, domains, "source")
-        check_model_domain(target, domains, "target")
+        if target != source:
+            check_model_domain(target, target_domains(harmonizer), "target")
     out, resampled = harmonize_at_trained_spacing(harmonizer, volume.array, volume.spacing, source, target,
                                                   fov_mask=volume.fov_mask, where=path)
     if tuple(np.shape(out)) != tuple(volume.shape):

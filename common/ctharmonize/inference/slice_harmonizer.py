@@ -13,7 +13,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -26,7 +27,7 @@ from ctharmonize.inference.source_domain import check_model_domain
 from ctharmonize.networks.translator import check_translator
 from ctharmonize.transforms import HU_MAX, HU_MIN, hu_to_unit, unit_to_hu
 
-__all__ = ["COMPILE_MIN_VOXELS", "SliceHarmonizer", "default_batch_size", "freeze_path"]
+__all__ = ["COMPILE_MIN_VOXELS", "SliceHarmonizer", "VolumeCondition", "default_batch_size", "freeze_path"]
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,14 @@ log = logging.getLogger(__name__)
 #: scripting and freezing the shipped multipath path costs about 0.3-0.7 s, amortised only over a few
 #: 512² slices (a 32 x 128² validation volume stays eager).
 COMPILE_MIN_VOXELS = 8 * 512 * 512
+
+
+class VolumeCondition(Protocol):
+    """``condition(volume_hu, spacing, fov_mask, source, target) -> {name: tensor}``: what a conditioned translator
+    needs besides the slice, measured once on the whole (Z, Y, X) HU volume at (sx, sy, sz) mm."""
+
+    def __call__(self, volume_hu: np.ndarray, spacing: tuple[float, ...], fov_mask: np.ndarray | None,
+                 source: str, target: str) -> Mapping[str, torch.Tensor]: ...
 
 
 def default_batch_size(device: str | torch.device | None = None) -> int:
@@ -94,6 +103,11 @@ class SliceHarmonizer:
         progress: optional callback ``progress(done_slices, total_slices)``.
         checkpoint_networks: how the bundle's training checkpoints hold the translator (for
             :meth:`export`, see :class:`HUPath`).
+        condition: optional volume-level conditioning, ``condition(volume_hu, spacing, fov_mask, source, target)
+            -> {name: tensor}`` ((Z, Y, X) HU, (sx, sy, sz) mm, (Z, Y, X) bool or None), computed once per call
+            and given to every batch as the translator's ``condition`` (tensors of batch size 1 broadcast);
+            e.g. :class:`~ctharmonize.inference.MeasuredMTF` (paper 001). With it the harmonizer
+            :func:`~ctharmonize.inference.needs_spacing` and runs eager (no frozen path).
     """
 
     def __init__(
@@ -107,6 +121,7 @@ class SliceHarmonizer:
         progress: Callable[[int, int], None] | None = None,
         checkpoint_networks: Mapping[str, str] | None = None,
         compile: bool | None = None,
+        condition: VolumeCondition | None = None,
     ) -> None:
         self.translator = check_translator(translator)
         self.device = torch.device(device) if device is not None else torch.device(
@@ -123,6 +138,7 @@ class SliceHarmonizer:
         self.progress = progress
         self.checkpoint_networks = dict(checkpoint_networks or {})
         self.compile = None if compile is None else bool(compile)
+        self.condition = condition
         # (source, target) -> (weights hash, frozen path or None when it cannot be scripted)
         self._frozen: dict[tuple[str, str], tuple[str, torch.jit.ScriptModule | None]] = {}
 
@@ -134,6 +150,16 @@ class SliceHarmonizer:
     def domains(self) -> tuple[str, ...]:
         """The translator's kernel domains."""
         return tuple(self.translator.domains)
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        """The domains the translator maps to: its ``targets`` when it has them, else its ``domains``."""
+        return tuple(getattr(self.translator, "targets", None) or self.translator.domains)
+
+    @property
+    def needs_spacing(self) -> bool:
+        """True with a volume-level ``condition``: calls then take ``spacing`` (see the Harmonizer protocol)."""
+        return self.condition is not None
 
     @property
     def spatial_multiple(self) -> int:
@@ -150,7 +176,7 @@ class SliceHarmonizer:
 
     def _compiles(self, shape: tuple[int, ...]) -> bool:
         """Whether a call on a volume of ``shape`` runs through a frozen path (see ``compile``)."""
-        if self.device.type != "cpu" or self.amp:
+        if self.device.type != "cpu" or self.amp or self.condition is not None:
             return False
         if self.compile is not None:
             return self.compile
@@ -188,6 +214,23 @@ class SliceHarmonizer:
 
         return run
 
+    def _conditioned_fn(self, net: nn.Module, hu: np.ndarray, spacing: Sequence[float] | None,
+                        fov_mask: np.ndarray | None, source: str, target: str
+                        ) -> Callable[[torch.Tensor], torch.Tensor]:
+        """The batch function of a conditioned call: ``condition`` of the whole volume, then eager ``net``."""
+        if spacing is None:
+            raise ConfigError(None, f"{type(self.condition).__name__} measures the volume in physical units: "
+                                    "the call needs spacing= (sx, sy, sz) mm (harmonize_volume passes it)")
+        assert self.condition is not None
+        condition = {k: torch.as_tensor(v).to(self.device)
+                     for k, v in self.condition(hu, tuple(float(s) for s in spacing), fov_mask, source, target).items()}
+
+        def run(x: torch.Tensor) -> torch.Tensor:
+            batch = {k: v.expand(x.shape[0], *v.shape[1:]) if v.shape[0] == 1 else v for k, v in condition.items()}
+            return net(x, source, target, batch)
+
+        return run
+
     def _frozen_path(self, net: nn.Module, source: str, target: str) -> torch.jit.ScriptModule | None:
         """The frozen ``source`` → ``target`` path for the weights ``net`` has now (None: not scriptable)."""
         try:
@@ -209,14 +252,15 @@ class SliceHarmonizer:
 
     @torch.no_grad()
     def __call__(self, volume_hu: np.ndarray, source: str, target: str,
-                 fov_mask: np.ndarray | None = None) -> np.ndarray:
+                 fov_mask: np.ndarray | None = None, spacing: Sequence[float] | None = None) -> np.ndarray:
         """Harmonize ``volume_hu`` (Z, Y, X) in HU from ``source`` to ``target``; float32 (Z, Y, X) HU.
 
         Output HU is clipped to ``[hu_min, hu_max]``; where ``fov_mask`` is False the input values are
-        kept unchanged.
+        kept unchanged. ``spacing`` (sx, sy, sz) mm: required with a ``condition``, ignored without.
         """
         check_model_domain(source, self.domains, "source")
-        check_model_domain(target, self.domains, "target")
+        if target != source:
+            check_model_domain(target, self.targets, "target")
         hu = np.asarray(volume_hu, dtype=np.float32)
         if hu.ndim != 3:
             raise ValueError(f"expected a (Z, Y, X) HU volume, got shape {hu.shape}")
@@ -226,7 +270,10 @@ class SliceHarmonizer:
         out = np.empty_like(hu)
         total = hu.shape[0]
         try:
-            run = self._slice_fn(net, source, target, hu.shape)
+            if self.condition is not None:
+                run = self._conditioned_fn(net, hu, spacing, fov_mask, source, target)
+            else:
+                run = self._slice_fn(net, source, target, hu.shape)
             for start in range(0, total, self.batch_size):
                 stop = min(start + self.batch_size, total)
                 x = torch.from_numpy(hu[start:stop]).unsqueeze(1).to(self.device)

@@ -29,7 +29,7 @@ from scipy import ndimage
 
 from ctharmonize.bundle.trained_spacing import trained_pixel_spacing
 from ctharmonize.errors import ConfigError, PixelSpacingError
-from ctharmonize.inference.harmonizer import Harmonizer
+from ctharmonize.inference.harmonizer import Harmonizer, call_harmonizer
 
 __all__ = ["SPACING_POLICIES", "SPACING_SLACK", "SpacingPolicy", "attach_spacing_policy", "check_spacing_policy",
            "harmonize_at_trained_spacing", "resample_inplane", "spacing_policy_of"]
@@ -96,8 +96,8 @@ class _WithSpacingPolicy:
         return getattr(self.harmonizer, name)
 
     def __call__(self, volume_hu: np.ndarray, source: str, target: str,
-                 fov_mask: np.ndarray | None = None) -> np.ndarray:
-        return self.harmonizer(volume_hu, source, target, fov_mask=fov_mask)
+                 fov_mask: np.ndarray | None = None, **kwargs: Any) -> np.ndarray:
+        return self.harmonizer(volume_hu, source, target, fov_mask=fov_mask, **kwargs)
 
 
 def attach_spacing_policy(harmonizer: Harmonizer, meta: Mapping[str, Any] | None, policy: str = "resample",
@@ -162,20 +162,11 @@ def _resampled_shape(n: int, spacing: float, goal: float) -> int:
     return max(1, math.floor(cells + 1e-9) if goal > spacing else math.ceil(cells - 1e-9))
 
 
-def _call(harmonizer: Harmonizer, array: np.ndarray, source: str, target: str,
-          fov_mask: np.ndarray | None) -> np.ndarray:
-    """``harmonizer(array, source, target[, fov_mask=...])``: the mask only when there is one, so the
-    three-argument harmonizers of checkpoint selection work too."""
-    if fov_mask is None:
-        return harmonizer(array, source, target)
-    return harmonizer(array, source, target, fov_mask=fov_mask)
-
-
 def harmonize_at_trained_spacing(harmonizer: Harmonizer, array: np.ndarray, spacing: Sequence[float], source: str,
                                  target: str, fov_mask: np.ndarray | None = None,
                                  where: str | os.PathLike | None = None) -> tuple[np.ndarray, str | None]:
-    """``harmonizer(array, source, target, fov_mask=fov_mask)`` (without ``fov_mask`` when it is None) with its
-    spacing policy applied (module docstring).
+    """``harmonizer(array, source, target, fov_mask=fov_mask)`` (:func:`call_harmonizer`: without ``fov_mask`` when
+    it is None, with ``spacing`` when the harmonizer needs it) with its spacing policy applied (module docstring).
 
     Args:
         harmonizer: a harmonizer, with or without a ``spacing_policy`` attribute.
@@ -195,7 +186,7 @@ def harmonize_at_trained_spacing(harmonizer: Harmonizer, array: np.ndarray, spac
     spacing_xy = (float(spacing[0]), float(spacing[1]))
     goal = rule.goal(spacing_xy) if rule is not None else None
     if rule is None or goal is None:
-        return _call(harmonizer, array, source, target, fov_mask), None
+        return call_harmonizer(harmonizer, array, source, target, fov_mask, spacing), None
     lo, hi = rule.trained_mm
     if rule.policy == "refuse":
         raise PixelSpacingError(where, f"input pixel spacing {_mm(spacing_xy)} mm is outside the bundle's trained "
@@ -209,8 +200,9 @@ def harmonize_at_trained_spacing(harmonizer: Harmonizer, array: np.ndarray, spac
     prefix = f"{os.fspath(where)}: " if where is not None else ""
     log.warning("%s%s (--spacing_policy refuse to stop instead)", prefix, note)
     mask = None if fov_mask is None else resample_inplane(np.asarray(fov_mask, dtype=bool), shape, order=0)
-    harmonized = np.asarray(_call(harmonizer, resample_inplane(hu, shape, order=3), source, target, mask),
-                            dtype=np.float32)
+    spacing_at = (resampled_xy[0], resampled_xy[1], *(float(s) for s in spacing[2:]))
+    harmonized = np.asarray(call_harmonizer(harmonizer, resample_inplane(hu, shape, order=3), source, target, mask,
+                                            spacing_at), dtype=np.float32)
     out = resample_inplane(harmonized, (ny, nx), order=3)
     if harmonized.size:  # the spline's overshoot stays within what the harmonizer returned (its HU window)
         np.clip(out, harmonized.min(), harmonized.max(), out=out)

@@ -23,6 +23,7 @@ from ctharmonize.networks.blocks import (
     norm_layer,
 )
 from ctharmonize.networks.cyclegan_pairs import CycleGANPairs, pair_name
+from ctharmonize.networks.mtf_translator import MTFPath, MTFTranslator
 from ctharmonize.networks.nets import (
     CHEST_CT_TISSUE_CLASSES,
     CT_KERNEL_DOMAINS,
@@ -92,6 +93,8 @@ __all__ = [
     "MappingNetwork",
     "MTFEncoder",
     "MTFHarmonizer",
+    "MTFPath",
+    "MTFTranslator",
     "PAPER_001_CHANNELS",
     "MultiTaskDiscriminator",
     "MultipathDiscriminators",
