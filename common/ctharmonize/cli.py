@@ -52,6 +52,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "sensitivity": ("ctharmonize.evaluation.commands", "sensitivity", "Self-adversarial sensitivity: MSE/SSIM vs input noise SD, one line per bundle (paper 004)."),
     "posthoc-dice": ("ctharmonize.evaluation.commands", "posthoc_dice", "Post-hoc segmentation Dice of a segmentation-renormalized bundle's segmenters on harmonized scans (paper 004 Table V)."),
     "two-way-fid": ("ctharmonize.evaluation.commands", "two_way_fid", "FID / KID in the CT feature space, mean of both directions per kernel pair (paper 003 Table I)."),
+    "truth-table": ("ctharmonize.evaluation.commands", "truth_table", "SSIM/NRMSE/PSNR and |delta| LAA-950/Perc15/lung mass against the ground truth, before and after (paper 001 Table I)."),
     "mtf": ("ctharmonize.physics.commands", "mtf", "MTF at the skin-air boundary: MTF50/MTF10, curve, 64x64 MTF2D (paper 001)."),
     "nps": ("ctharmonize.physics.commands", "nps", "Noise power spectrum, noise SD and peak frequency from uniform ROIs."),
     "detectability": ("ctharmonize.physics.commands", "detectability", "NPWE detectability d' of a 4 mm disk from the measured MTF and NPS (paper 001)."),

@@ -26,6 +26,8 @@ from tiny_bundle_config import write_cyclegan_bundle  # noqa: E402
 BASELINE = Path(__file__).resolve().parents[2] / "bundles" / "kernel_normalization_ct_harmonization"
 TINY_DOMAINS = ["siemens_b50f", "siemens_b30f"]  # one pair: only the Siemens paired path is supported
 PAIRED = {"siemens_b50f": "siemens_b30f", "ge_bone": "ge_standard"}
+TRUTH_PATHS = [f"{k}->ground_truth" for k in ("siemens_b50f", "siemens_b30f", "ge_bone", "ge_standard")]
+N_PATHS = 4 + len(TRUTH_PATHS)
 WINDOW = (-1024.0, 3072.0)
 
 
@@ -80,17 +82,20 @@ def test_writes_every_output_and_one_row_per_method_and_path(setup):
     assert not (out / "harmonized.tmp").exists()  # scratch volumes removed
     rows = setup["rows"]
     assert [r["role"] for r in rows[:3]] == ["none", "baseline", "bundle"]
-    assert len(rows) == 3 * 4
+    assert len(rows) == 3 * N_PATHS
     tiny = [r for r in rows if r["role"] == "bundle"]
     assert {r["path"]: r["status"] for r in tiny} == {
         "siemens_b50f->siemens_b30f": "ok", "ge_bone->ge_standard": "not supported",
-        "ge_bone->siemens_b30f": "not supported", "ge_standard->siemens_b30f": "not supported"}
-    assert all(r["status"] == "ok" for r in rows if r["role"] != "bundle")
+        "ge_bone->siemens_b30f": "not supported", "ge_standard->siemens_b30f": "not supported",
+        **dict.fromkeys(TRUTH_PATHS, "not supported")}  # no "ground_truth" domain
+    assert all(r["status"] == "ok" for r in rows if r["role"] == "none")
+    assert {r["path"]: r["status"] for r in rows if r["role"] == "baseline"} == {
+        **{r["path"]: "ok" for r in rows if r["kind"] != "truth"}, **dict.fromkeys(TRUTH_PATHS, "not supported")}
     md = (out / "leaderboard.md").read_text(encoding="utf-8")
     assert "ctharmonize benchmark --bundles " + str(setup["tiny"]) in md
     assert "ctharmonize-simulated" in md and "## Beats the baseline?" in md and "not supported" in md
     doc = json.loads((out / "leaderboard.json").read_text())
-    assert doc["split"] == "test" and len(doc["rows"]) == 12 and doc["datalist"]["name"] == "ctharmonize-simulated"
+    assert doc["split"] == "test" and len(doc["rows"]) == 3 * N_PATHS and doc["datalist"]["name"] == "ctharmonize-simulated"
     assert math.isfinite(float(_row(rows, "bundle", "siemens_b50f->siemens_b30f")["slices_per_s"]))
 
 
@@ -163,7 +168,8 @@ def test_baseline_row_matches_its_harmonizer_called_by_hand(setup):
 def test_beats_baseline_table_compares_with_the_baseline_row(setup):
     doc = json.loads((setup["out"] / "leaderboard.json").read_text())
     beats = {b["path"]: b for b in doc["beats_baseline"]}
-    assert len(beats) == 4 and beats["ge_bone->ge_standard"]["status"] == "not supported"
+    assert len(beats) == N_PATHS and beats["ge_bone->ge_standard"]["status"] == "not supported"
+    assert all(beats[p]["status"] == "not supported" for p in TRUTH_PATHS)  # the bundle's own status first
     siemens = beats["siemens_b50f->siemens_b30f"]
     tiny = _row(setup["rows"], "bundle", "siemens_b50f->siemens_b30f")
     base = _row(setup["rows"], "baseline", "siemens_b50f->siemens_b30f")
@@ -249,7 +255,7 @@ def test_overwrite_replaces_an_earlier_leaderboard(setup, tmp_path):
             "--n_resamples", "50", "--noprogress"]
     assert main(args) == 0
     rows = list(csv.DictReader((out / "leaderboard.csv").open(encoding="utf-8")))
-    assert {r["role"] for r in rows} == {"none"} and len(rows) == 4
+    assert {r["role"] for r in rows} == {"none"} and len(rows) == N_PATHS
     assert "No baseline" in (out / "leaderboard.md").read_text(encoding="utf-8")
     assert main([*args, "--overwrite"]) == 0
     assert (out / "leaderboard.csv").is_file()
@@ -388,8 +394,10 @@ def test_radiomics_aligned_pct_matches_feature_alignment(setup):
         assert math.isfinite(expected)
         assert float(row["radiomics_aligned_pct"]) == pytest.approx(expected, rel=1e-9), path
     for r in setup["rows"]:
-        if r["status"] == "ok":
+        if r["status"] == "ok" and r["kind"] != "truth":
             assert 0.0 <= float(r["radiomics_aligned_pct"]) <= 100.0, (r["method"], r["path"])
+        elif r["kind"] == "truth":
+            assert r["radiomics_aligned_pct"] == "", r["path"]  # no target kernel to align with
 
 
 def test_distribution_columns_in_every_output(setup):
@@ -404,7 +412,7 @@ def test_distribution_columns_in_every_output(setup):
     for r in doc["rows"]:
         c = csv_rows[(r["method"], r["path"])]
         for key in ("fid_ct", "kid_ct", "radiomics_aligned_pct"):
-            if r["status"] == "ok":
+            if r["status"] == "ok" and r["kind"] != "truth":
                 assert r[key] == pytest.approx(float(c[key]), rel=1e-12)
             else:
                 assert r[key] is None and c[key] == ""
@@ -424,7 +432,7 @@ def test_nodistribution_leaves_the_columns_empty(setup, tmp_path):
     assert main(["benchmark", "--bundles", "", "--baseline", "", "--datalist", str(setup["datalist"]), "--out", str(out),
                  "--n_resamples", "20", "--nodistribution", "--noradiomics", "--noprogress"]) == 0
     rows = list(csv.DictReader((out / "leaderboard.csv").open(encoding="utf-8")))
-    assert len(rows) == 4 and all(r["status"] == "ok" for r in rows)
+    assert len(rows) == N_PATHS and all(r["status"] == "ok" for r in rows)
     for r in rows:
         assert r["fid_ct"] == r["kid_ct"] == r["radiomics_aligned_pct"] == "", r["path"]
         assert r["ssim_gt"] != ""  # the other columns are there

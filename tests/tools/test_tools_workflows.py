@@ -15,7 +15,7 @@ from ctharmonize.io import read_volume
 
 TOOLS = Path(__file__).resolve().parents[2] / "tools"
 WORKFLOWS = ["segment_lungs", "emphysema", "body_composition", "evaluate", "select_checkpoint", "benchmark", "radiomics",
-             "sensitivity", "posthoc_dice", "two_way_fid"]
+             "sensitivity", "posthoc_dice", "two_way_fid", "truth_table"]
 
 
 def _bundle_run(config: str, **overrides) -> subprocess.CompletedProcess:

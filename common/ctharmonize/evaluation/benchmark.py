@@ -2,12 +2,14 @@
 
 Methods: "none" (the unharmonized images), the classical baseline bundle and each given bundle, each
 run through its ``harmonizer`` item. Paths (:data:`PATHS`): paired within a vendor (a sharp kernel to
-the same subject's soft kernel) and unpaired cross-vendor (GE kernels to the Siemens B30f
-distribution). A method whose ``harmonizer.domains`` lack a path's source or target gets a "not
-supported" row. Every measure comes from the cohort evaluation (:func:`evaluate_cohort` +
-:func:`summarize`: LAA-950, Perc15, MLD, SSIM/PSNR, Dice) or :mod:`.benchmark_measures` (noise, NPS,
-ground truth) and :mod:`.benchmark_distribution` (FID / KID in the CT feature space, radiomic alignment);
-columns in :mod:`.benchmark_table`, definitions in ``docs/benchmark.md``.
+the same subject's soft kernel), unpaired cross-vendor (GE kernels to the Siemens B30f distribution) and
+truth (any kernel to the subject's noise-free, blur-free ground truth, :data:`TRUTH_DOMAIN`; paper 001).
+A method whose ``harmonizer.domains`` lack a path's source or target (or whose ``targets`` lack its target,
+:func:`~ctharmonize.inference.harmonizer.target_domains`) gets a "not supported" row. Every measure comes
+from the cohort evaluation (:func:`evaluate_cohort` + :func:`summarize`: LAA-950, Perc15, MLD, SSIM/PSNR,
+Dice) or :mod:`.benchmark_measures` (noise, NPS, ground truth, MTF50 and d′) and :mod:`.benchmark_distribution`
+(FID / KID in the CT feature space, radiomic alignment); columns in :mod:`.benchmark_table`, definitions in
+``docs/benchmark.md``.
 
 Memory stays that of one subject: harmonized volumes go to a scratch folder inside the (atomic) output
 folder, are measured subject by subject and removed after each method.
@@ -30,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from ctharmonize.domains.reference import DEFAULT_REFERENCE_KERNEL
+from ctharmonize.domains.reference import DEFAULT_REFERENCE_KERNEL, TRUTH_DOMAIN
 from ctharmonize.errors import ConfigError, DatalistError
 from ctharmonize.evaluation.benchmark_distribution import (
     DISTRIBUTION_COLUMNS,
@@ -40,11 +42,15 @@ from ctharmonize.evaluation.benchmark_distribution import (
     distribution_columns,
 )
 from ctharmonize.evaluation.benchmark_measures import (
+    FLAT_TOLERANCE_HU,
     NOISE_EROSION_MM,
     NOISE_EROSION_PX,
     NOISE_LABEL,
+    NPS_ROI_SIZES,
+    OBSERVER,
     ScanTruth,
     image_measures,
+    physics_measures,
 )
 from ctharmonize.evaluation.benchmark_plots import bars_plot, method_panel
 from ctharmonize.evaluation.benchmark_radiomics import (
@@ -61,7 +67,7 @@ from ctharmonize.evaluation.benchmark_table import (
 from ctharmonize.evaluation.cohort import BODY_LABELS, ScanCache, evaluate_cohort, example_slice
 from ctharmonize.evaluation.pairing import DEFAULT_PAIRED_REFERENCES, Cohort, Scan, build_cohort
 from ctharmonize.evaluation.summary import agreement, distribution, summarize
-from ctharmonize.inference.harmonizer import Harmonizer
+from ctharmonize.inference.harmonizer import Harmonizer, target_domains
 from ctharmonize.metrics.dice import dice
 
 __all__ = ["BASELINE_BUNDLE", "METRIC_KEYS", "PATHS", "BenchmarkMethod", "BenchmarkPath", "InputLabels",
@@ -70,15 +76,18 @@ __all__ = ["BASELINE_BUNDLE", "METRIC_KEYS", "PATHS", "BenchmarkMethod", "Benchm
 BASELINE_BUNDLE = "kernel_normalization_ct_harmonization"
 THRESHOLD_HU = -950.0
 METRIC_KEYS = ("laa950_rmse_pp", "laa950_rmse_ci_low", "laa950_rmse_ci_high", "perc15_diff_hu", "mld_diff_hu",
-               "noise_sd_ratio", "nps_peak_lpcm", "nps_peak_ref_lpcm", "ssim_soft", "psnr_soft_db", "ssim_gt",
-               "psnr_gt_db", "laa950_gt_rmse_pp", "dice_muscle", "dice_sat", "laa950_median_pct",
+               "noise_sd_ratio", "nps_peak_lpcm", "nps_peak_ref_lpcm", "mtf50_lpcm", "mtf50_ref_lpcm", "dprime_npwe",
+               "dprime_npwe_ref", "ssim_soft", "psnr_soft_db", "ssim_gt", "psnr_gt_db", "laa950_gt_rmse_pp",
+               "perc15_gt_diff_hu", "mld_gt_diff_hu", "dice_muscle", "dice_sat", "laa950_median_pct",
                "laa950_ref_median_pct", "mwu_p", *RADIOMICS_COLUMNS, *DISTRIBUTION_COLUMNS, "slices_per_s")
+KINDS = ("paired", "unpaired", "truth")
 
 
 @dataclass(frozen=True)
 class BenchmarkPath:
     """A harmonization path: ``source`` kernel to ``target``; ``kind`` "paired" (same subject's ``target``
-    image is the reference) or "unpaired" (the ``target`` images of all subjects are)."""
+    image is the reference), "unpaired" (the ``target`` images of all subjects are) or "truth" (``target`` is
+    :data:`TRUTH_DOMAIN`: the same subject's ground-truth volume, ``entry["ground_truth"]``, is the reference)."""
 
     source: str
     target: str
@@ -94,6 +103,7 @@ PATHS: tuple[BenchmarkPath, ...] = (
     BenchmarkPath("ge_bone", "ge_standard", "paired"),
     BenchmarkPath("ge_bone", DEFAULT_REFERENCE_KERNEL, "unpaired"),
     BenchmarkPath("ge_standard", DEFAULT_REFERENCE_KERNEL, "unpaired"),
+    *(BenchmarkPath(k, TRUTH_DOMAIN, "truth") for k in ("siemens_b50f", "siemens_b30f", "ge_bone", "ge_standard")),
 )
 
 
@@ -121,9 +131,9 @@ class TimedHarmonizer:
         return getattr(self.harmonizer, name)
 
     def __call__(self, volume_hu: np.ndarray, source: str, target: str,
-                 fov_mask: np.ndarray | None = None) -> np.ndarray:
+                 fov_mask: np.ndarray | None = None, **kwargs: Any) -> np.ndarray:
         start = time.perf_counter()
-        out = self.harmonizer(volume_hu, source, target, fov_mask=fov_mask)
+        out = self.harmonizer(volume_hu, source, target, fov_mask=fov_mask, **kwargs)
         key = (source, target)
         self.seconds[key] = self.seconds.get(key, 0.0) + time.perf_counter() - start
         self.slices[key] = self.slices.get(key, 0) + int(np.shape(volume_hu)[0])
@@ -211,6 +221,8 @@ def _path_row(method: BenchmarkMethod, path: BenchmarkPath, rows: list[dict], su
         row["psnr_soft_db"] = _get(block, "after", "similarity", "psnr", "median")
         ref_sd = [s.get("noise_sd_hu", np.nan) for s in soft]
         row["nps_peak_ref_lpcm"] = _median([s.get("nps_peak_lpcm", np.nan) for s in soft])
+        row["mtf50_ref_lpcm"] = _median([s.get("mtf50_lpcm", np.nan) for s in soft])
+        row["dprime_npwe_ref"] = _median([s.get("dprime_npwe", np.nan) for s in soft])
         if all("radiomics" in m for m in mine):
             row.update(radiomics_ccc_columns([m["radiomics"] for m in mine], [m["radiomics_soft"] for m in mine]))
             if all("embedding" in m for m in mine):  # the distribution columns are on
@@ -222,6 +234,8 @@ def _path_row(method: BenchmarkMethod, path: BenchmarkPath, rows: list[dict], su
         target = [m for (_, kernel), m in refs.items() if kernel == path.target]
         ref_sd = [_median([m.get("noise_sd_hu", np.nan) for m in target])] * len(sel)
         row["nps_peak_ref_lpcm"] = _median([m.get("nps_peak_lpcm", np.nan) for m in target])
+        row["mtf50_ref_lpcm"] = _median([m.get("mtf50_lpcm", np.nan) for m in target])
+        row["dprime_npwe_ref"] = _median([m.get("dprime_npwe", np.nan) for m in target])
         row["laa950_median_pct"] = _get(block, "median")
         row["laa950_ref_median_pct"] = _get(summary["unpaired"]["reference"], "median")
         row["mwu_p"] = _get(block, "mann_whitney_u", "pvalue")
@@ -232,14 +246,48 @@ def _path_row(method: BenchmarkMethod, path: BenchmarkPath, rows: list[dict], su
     if all("embedding" in m for m in mine) and target_embeddings and all(e is not None for e in target_embeddings):
         row.update(distribution_columns([m["embedding"] for m in mine], target_embeddings, seed))
     row["noise_sd_ratio"] = _median([m.get("noise_sd_hu", np.nan) / r for m, r in zip(mine, ref_sd, strict=True)])
-    row["nps_peak_lpcm"] = _median([m.get("nps_peak_lpcm", np.nan) for m in mine])
-    row["ssim_gt"] = _median([m.get("ssim_gt", np.nan) for m in mine])
-    row["psnr_gt_db"] = _median([m.get("psnr_gt_db", np.nan) for m in mine])
-    row["laa950_gt_rmse_pp"] = _rmse(after, [m.get("laa_gt_pct", np.nan) for m in mine])
+    _common_columns(row, path, mine, after, timer)
     row["dice_muscle"] = _get(summary["dice"].get(path.source), "muscle", "median")
     row["dice_sat"] = _get(summary["dice"].get(path.source), "sat", "median")
+    return row
+
+
+def _common_columns(row: dict[str, Any], path: BenchmarkPath, mine: list[dict], after: list[float],
+                    timer: TimedHarmonizer | None) -> None:
+    """The columns every kind computes alike from the harmonized images' extras (``mine``) and LAA-950 (``after``):
+    NPS peak, MTF50, d′, SSIM / PSNR / LAA-950 RMSE vs the ground truth, slices/s."""
+    for key in ("nps_peak_lpcm", "mtf50_lpcm", "dprime_npwe", "ssim_gt"):
+        row[key] = _median([m.get(key, np.nan) for m in mine])
+    row["psnr_gt_db"] = _median([m.get("psnr_gt_db", np.nan) for m in mine])
+    row["laa950_gt_rmse_pp"] = _rmse(after, [m.get("laa_gt_pct", np.nan) for m in mine])
     if timer is not None:
         row["slices_per_s"] = timer.slices_per_s(path.source, path.target)
+
+
+def _mean_difference(values: Sequence[float], reference: Sequence[float]) -> float:
+    result = agreement(np.asarray(values, float), np.asarray(reference, float))
+    return float("nan") if result is None else float(result["mean_difference"])
+
+
+def _truth_row(method: BenchmarkMethod, path: BenchmarkPath, rows: list[dict], extras: dict,
+               timer: TimedHarmonizer | None) -> dict[str, Any]:
+    """The leaderboard row of one method x truth path: the harmonized images against the same subject's ground
+    truth (cohort rows for the harmonized lung measures and Dice, ``extras`` for the truth's measures); the
+    soft-image columns stay empty."""
+    row = _empty_row(method, path, "ok")
+    sel = [i for i, r in enumerate(rows) if r["kernel"] == path.source and r["target"] == path.target and r["harmonized"]]
+    row["n"] = len(sel)
+    if not sel:
+        row["status"] = "no scans"
+        return row
+    mine = [extras.get(i, {}) for i in sel]
+    _common_columns(row, path, mine, [rows[i]["after_laa_pct"] for i in sel], timer)
+    row["perc15_gt_diff_hu"] = _mean_difference([rows[i]["after_perc15_hu"] for i in sel],
+                                                [m.get("gt_perc15_hu", np.nan) for m in mine])
+    row["mld_gt_diff_hu"] = _mean_difference([rows[i]["after_mean_hu"] for i in sel],
+                                             [m.get("gt_mean_hu", np.nan) for m in mine])
+    for name in ("muscle", "sat"):
+        row[f"dice_{name}"] = _median([rows[i][f"dice_{name}"] for i in sel])
     return row
 
 
@@ -279,14 +327,17 @@ def _scan_measures(cohort: Cohort, wanted: set[tuple[str, str]] | None, backend:
                    rows: list[dict] | None = None, labels: InputLabels | None = None,
                    panel: dict[str, Any] | None = None, method: str = "",
                    radiomics: PairedRadiomics | None = None, embed: SliceEmbedder | None = None,
-                   own_radiomics: bool = False) -> dict[int, dict[str, Any]]:
+                   own_radiomics: bool = False, physics: dict[str, dict[str, float]] | None = None
+                   ) -> dict[int, dict[str, Any]]:
     """Benchmark extras, subject by subject, of the harmonized images of the scans whose (kernel, target) is
     ``wanted`` (None: of the original images of every scan). With ``rows`` and ``labels`` their Dice against
     the input goes into ``rows``; the panel scan's slice goes into ``panel``; with ``radiomics`` the features
     of each harmonized image that has a paired soft scan, and the soft scan's (``radiomics``/``radiomics_soft``),
     or with ``own_radiomics`` those of each harmonized image on its input scan's own ROI (``radiomics``; of the
     original images: ``radiomics_own``); with ``embed`` the CT-feature embeddings of its sampled slices
-    (``embedding``)."""
+    (``embedding``). Every image gets its MTF50 and d′ (:func:`physics_measures`, with its input image's FOV mask);
+    ``physics`` memoizes them by file for the unharmonized images (the "none" method's and the references' are the
+    same files)."""
     harmonized = wanted is not None
     out: dict[int, dict[str, Any]] = {}
     for scans in cohort.by_subject().values():
@@ -299,6 +350,16 @@ def _scan_measures(cohort: Cohort, wanted: set[tuple[str, str]] | None, backend:
             volume = cache.volume(scan, "harmonized" if harmonized else "image")
             lung, _ = cache.lung(scan)
             out[scan.index] = image_measures(volume.array, truth, lung, volume.spacing)
+            path = scan.harmonized if harmonized else scan.image
+            original = path == scan.image
+            if physics is not None and original and path in physics:
+                out[scan.index].update(physics[path])
+            else:  # a harmonized file read back has no FOV mask: its input's (same grid) applies
+                fov = volume.fov_mask if volume.fov_mask is not None or original else cache.volume(scan).fov_mask
+                measured = physics_measures(volume.array, volume.spacing, fov, truth)
+                out[scan.index].update(measured)
+                if physics is not None and original:
+                    physics[path] = measured
             if embed is not None:
                 out[scan.index]["embedding"] = embed(volume.array)
             soft = next((s for s in scans if s.index == scan.paired_reference), None)
@@ -368,30 +429,55 @@ def _harmonize(method: BenchmarkMethod, harmonizer: TimedHarmonizer | None, entr
 
 
 def _warm_up(harmonizer: Harmonizer, entries: list[dict], paths: Sequence[BenchmarkPath]) -> None:
-    """One untimed slice through the first path (lazy initialisation stays out of slices/s)."""
+    """One untimed call through the first path (lazy initialisation stays out of slices/s): one slice, or the
+    whole first volume for a harmonizer that measures the volume (:func:`needs_spacing`)."""
+    from ctharmonize.inference.harmonizer import call_harmonizer, needs_spacing
     from ctharmonize.io import read_volume
 
     for p in paths:
         entry = next((e for e in entries if e.get("kernel") == p.source), None)
         if entry is not None:
-            harmonizer(read_volume(entry["image"]).array[:1], p.source, p.target)
+            volume = read_volume(entry["image"])
+            array = volume.array if needs_spacing(harmonizer) else volume.array[:1]
+            call_harmonizer(harmonizer, array, p.source, p.target, spacing=volume.spacing)
             return
+
+
+def _supports(timer: TimedHarmonizer | None, path: BenchmarkPath) -> bool:
+    """Whether the method runs ``path``: "none" runs every path; a harmonizer needs the source among its
+    ``domains`` and the target among its ``domains`` and its ``targets`` (:func:`target_domains`)."""
+    if timer is None:
+        return True
+    domains = set(timer.domains)
+    return path.source in domains and path.target in domains and path.target in set(target_domains(timer))
 
 
 def _method_rows(method: BenchmarkMethod, timer: TimedHarmonizer | None, kind: str, entries: list[dict],
                  present: set[str], folder: Path, input_labels: InputLabels, refs: dict, panel: dict | None,
                  backend: str, n_resamples: int, seed: int, progress: bool,
-                 radiomics: PairedRadiomics | None = None, embed: SliceEmbedder | None = None
-                 ) -> list[dict[str, Any]]:
+                 radiomics: PairedRadiomics | None = None, embed: SliceEmbedder | None = None,
+                 physics: dict | None = None) -> list[dict[str, Any]]:
     """The rows of one method on the paths of one ``kind``: harmonize (into ``folder``), evaluate the cohort,
-    add the benchmark measures, summarize; "not supported" / "no scans" rows for the paths it cannot run."""
+    add the benchmark measures, summarize; "not supported" / "no scans" / "no ground truth" (a truth path whose
+    source kernel has no entry with ``ground_truth``) rows for the paths it cannot run."""
     kind_paths = [p for p in PATHS if p.kind == kind]
-    supported = [p for p in kind_paths if timer is None or {p.source, p.target} <= set(timer.domains)]
-    run = [p for p in supported if p.source in present and p.target in present]
-    rows = {p: _empty_row(method, p, "no scans" if p in supported else "not supported") for p in kind_paths}
+    with_truth = {e.get("kernel") for e in entries if e.get(TRUTH_DOMAIN)}
+    rows: dict[BenchmarkPath, dict[str, Any]] = {}
+    run = []
+    for p in kind_paths:
+        if not _supports(timer, p):
+            rows[p] = _empty_row(method, p, "not supported")
+        elif p.source not in present or (kind != "truth" and p.target not in present):
+            rows[p] = _empty_row(method, p, "no scans")
+        elif kind == "truth" and p.source not in with_truth:
+            rows[p] = _empty_row(method, p, "no ground truth")
+        else:
+            run.append(p)
     if not run:
-        return list(rows.values())
+        return [rows[p] for p in kind_paths]
     kind_entries = _entries_for(entries, run)
+    if kind == "truth":  # the sources' entries that have a ground truth (the reference)
+        kind_entries = [e for e in kind_entries if e.get(TRUTH_DOMAIN)]
     if timer is not None:
         _warm_up(timer.harmonizer, kind_entries, run)
     done = _harmonize(method, timer, kind_entries, run, folder, progress)
@@ -401,12 +487,18 @@ def _method_rows(method: BenchmarkMethod, timer: TimedHarmonizer | None, kind: s
     extras = _scan_measures(cohort, {(p.source, p.target) for p in run}, backend, rows=result.rows,
                             labels=input_labels, method=method.name,
                             panel=panel if kind == "paired" and method.role != "none" else None,
-                            radiomics=radiomics if kind == "paired" or embed is not None else None,
-                            embed=embed, own_radiomics=kind == "unpaired")
-    summary = summarize(result.rows, DEFAULT_REFERENCE_KERNEL, THRESHOLD_HU, n_resamples=n_resamples, seed=seed)
-    for p in run:
-        rows[p] = _path_row(method, p, result.rows, summary, extras, refs, timer, seed)
-    return list(rows.values())
+                            radiomics=radiomics if kind == "paired" or (kind == "unpaired" and embed is not None)
+                            else None,
+                            embed=embed if kind != "truth" else None, own_radiomics=kind == "unpaired",
+                            physics=physics)
+    if kind == "truth":
+        for p in run:
+            rows[p] = _truth_row(method, p, result.rows, extras, timer)
+    else:
+        summary = summarize(result.rows, DEFAULT_REFERENCE_KERNEL, THRESHOLD_HU, n_resamples=n_resamples, seed=seed)
+        for p in run:
+            rows[p] = _path_row(method, p, result.rows, summary, extras, refs, timer, seed)
+    return [rows[p] for p in kind_paths]
 
 
 def _datalist_info(datalist: str | os.PathLike) -> dict[str, Any]:
@@ -484,13 +576,14 @@ def run_benchmark(
         raise DatalistError(source, f"no entries in split {split!r} to benchmark")
     full = build_cohort(entries, DEFAULT_REFERENCE_KERNEL, DEFAULT_PAIRED_REFERENCES, source=source)
     panel = _panel_spec(full, panel_subject, backend)
-    targets = {p.target for p in PATHS}
+    targets = {p.target for p in PATHS if p.kind != "truth"}
     soft = build_cohort([e for e in entries if e.get("kernel") in targets], DEFAULT_REFERENCE_KERNEL,
                         DEFAULT_PAIRED_REFERENCES, source=source)
     embed = SliceEmbedder(distribution_slices, device=device) if distribution else None
     features = PairedRadiomics() if radiomics else None
+    physics: dict[str, dict[str, float]] = {}  # MTF50 / d' of the unharmonized images, by file
     refs_by_index = _scan_measures(soft, None, backend, radiomics=features if embed is not None else None,
-                                   embed=embed, own_radiomics=True)
+                                   embed=embed, own_radiomics=True, physics=physics)
     refs = {(s.subject, s.kernel): refs_by_index[s.index] for s in soft.scans}
     present = {s.kernel for s in full.scans}
     rows: list[dict[str, Any]] = []
@@ -502,9 +595,9 @@ def run_benchmark(
             if method.bundle is not None:
                 timer = TimedHarmonizer(load_bundle_harmonizer(method.bundle, device=device, batch_size=batch_size, amp=amp,
                                                                trust=trust_bundle, spacing_policy=spacing_policy))
-            for kind in ("paired", "unpaired"):
+            for kind in KINDS:
                 rows += _method_rows(method, timer, kind, entries, present, scratch / f"{m}_{kind}", input_labels,
-                                     refs, panel, backend, n_resamples, seed, progress, features, embed)
+                                     refs, panel, backend, n_resamples, seed, progress, features, embed, physics)
             shutil.rmtree(scratch, ignore_errors=True)
             del timer
         rows.sort(key=lambda r: ([p.name for p in PATHS].index(r["path"]), [x.name for x in methods].index(r["method"])))
@@ -523,7 +616,16 @@ def run_benchmark(
                          "feature_network": "CTKernelFeatures (shipped weights, last stage, 128-d)" if distribution
                          else None,
                          "noise_region": f"skeletal muscle ({NOISE_LABEL}) eroded in-plane by max({NOISE_EROSION_PX} px, "
-                                         f"{NOISE_EROSION_MM:g} mm)"},
+                                         f"{NOISE_EROSION_MM:g} mm)",
+                         "mtf": "skin-air edge (ctharmonize.physics.skin_air_mtf, defaults, image FOV mask)",
+                         "dprime": {"observer": "npwe", "diameter_mm": OBSERVER.diameter_mm,
+                                    "contrast_hu": OBSERVER.contrast_hu,
+                                    "viewing_distance_mm": OBSERVER.viewing_distance_mm, "alpha": OBSERVER.alpha,
+                                    "nps": f"measure_nps of image - ground truth where the truth is flat (max - min "
+                                           f"<= {FLAT_TOLERANCE_HU:g} HU over max({NOISE_EROSION_PX} px, "
+                                           f"{NOISE_EROSION_MM:g} mm) in-plane) in the body; without a ground "
+                                           f"truth its uniform-ROI mode; ROI side the first of "
+                                           f"{list(NPS_ROI_SIZES)} px that fits"}},
             "methods": [{"name": m.name, "role": m.role, "bundle": m.bundle} for m in methods],
             "columns": [{"key": c.key, "header": c.header, "kinds": list(c.kinds), "better": c.better}
                         for c in COLUMNS],
@@ -567,7 +669,9 @@ def _markdown(doc: Mapping[str, Any], has_baseline: bool, has_panel: bool) -> st
         lines += [f"> {info['description']}", ""]
     lines += ["Command:", "", "```bash", doc["command"], "```", "",
               "Paired rows compare the harmonized image with the same subject's soft-kernel image; unpaired rows "
-              "the harmonized GE images with the Siemens B30f images (values in [brackets]: the reference). "
+              "the harmonized GE images with the Siemens B30f images; truth rows (`kernel->ground_truth`) the "
+              "image harmonized to the ground truth with the same subject's ground truth (values in [brackets]: "
+              "the reference). "
               "Medians over scans except RMSEs (over subjects) and Perc15/MLD differences (means); – = not "
               "applicable. Definitions and the better direction of every column: docs/benchmark.md.", "",
               "## Leaderboard", "", *leaderboard_markdown(doc["rows"]), "", "## Beats the baseline?", ""]

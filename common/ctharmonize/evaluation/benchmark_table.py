@@ -8,16 +8,19 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["COLUMNS", "Column", "beats_baseline", "beats_markdown", "leaderboard_markdown"]
+__all__ = ["ALL", "BOTH", "COLUMNS", "PAIRED", "TRUTH", "UNPAIRED", "Column", "beats_baseline", "beats_markdown",
+           "leaderboard_markdown"]
 
-PAIRED, UNPAIRED, BOTH = ("paired",), ("unpaired",), ("paired", "unpaired")
+PAIRED, UNPAIRED, TRUTH = ("paired",), ("unpaired",), ("truth",)
+BOTH = ("paired", "unpaired")
+ALL = ("paired", "unpaired", "truth")
 
 
 @dataclass(frozen=True)
 class Column:
     """One leaderboard column: ``key`` in the CSV/JSON rows, Markdown ``header``, where it applies (``kinds``)
     and what is better: "lower", "higher", "closer to 0", "closer to 1" (|log ratio|) or "closer to
-    <ref key>" (|value - row[ref]|)."""
+    <ref key>" (|value - row[ref]|; not comparable where the row has no reference value)."""
 
     key: str
     header: str
@@ -58,14 +61,18 @@ COLUMNS: tuple[Column, ...] = (
     Column("perc15_diff_hu", "Perc15 diff vs soft (HU)", PAIRED, "closer to 0", 1),
     Column("mld_diff_hu", "MLD diff vs soft (HU)", PAIRED, "closer to 0", 1),
     Column("noise_sd_ratio", "noise SD ratio", BOTH, "closer to 1"),
-    Column("nps_peak_lpcm", "NPS peak (lp/cm) [ref]", BOTH, "closer to nps_peak_ref_lpcm", 2, "nps_peak_ref_lpcm"),
+    Column("nps_peak_lpcm", "NPS peak (lp/cm) [ref]", ALL, "closer to nps_peak_ref_lpcm", 2, "nps_peak_ref_lpcm"),
+    Column("mtf50_lpcm", "MTF50 (lp/cm) [ref]", ALL, "closer to mtf50_ref_lpcm", 2, "mtf50_ref_lpcm"),
+    Column("dprime_npwe", "d′ NPWE [ref]", ALL, "closer to dprime_npwe_ref", 2, "dprime_npwe_ref"),
     Column("ssim_soft", "SSIM vs soft", PAIRED, "higher", 3),
     Column("psnr_soft_db", "PSNR vs soft (dB)", PAIRED, "higher", 1),
-    Column("ssim_gt", "SSIM vs GT", BOTH, "higher", 3),
-    Column("psnr_gt_db", "PSNR vs GT (dB)", BOTH, "higher", 1),
-    Column("laa950_gt_rmse_pp", "LAA-950 RMSE vs GT (pp)", BOTH, "lower"),
-    Column("dice_muscle", "Dice muscle", BOTH, "higher", 3),
-    Column("dice_sat", "Dice SAT", BOTH, "higher", 3),
+    Column("ssim_gt", "SSIM vs GT", ALL, "higher", 3),
+    Column("psnr_gt_db", "PSNR vs GT (dB)", ALL, "higher", 1),
+    Column("laa950_gt_rmse_pp", "LAA-950 RMSE vs GT (pp)", ALL, "lower"),
+    Column("perc15_gt_diff_hu", "Perc15 diff vs GT (HU)", TRUTH, "closer to 0", 1),
+    Column("mld_gt_diff_hu", "MLD diff vs GT (HU)", TRUTH, "closer to 0", 1),
+    Column("dice_muscle", "Dice muscle", ALL, "higher", 3),
+    Column("dice_sat", "Dice SAT", ALL, "higher", 3),
     Column("laa950_median_pct", "LAA-950 median (%) [B30f]", UNPAIRED, "closer to laa950_ref_median_pct", 2,
            "laa950_ref_median_pct"),
     Column("mwu_p", "MWU p vs B30f", UNPAIRED, "higher", 3),
@@ -75,7 +82,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("fid_ct", "FID (CT features)", BOTH, "lower"),
     Column("kid_ct", "KID (CT features)", BOTH, "lower", 4),
     Column("radiomics_aligned_pct", "radiomics aligned (%)", BOTH, "higher", 1),
-    Column("slices_per_s", "slices/s", BOTH, "higher", 1),
+    Column("slices_per_s", "slices/s", ALL, "higher", 1),
 )
 
 
@@ -121,7 +128,9 @@ def beats_baseline(rows: Sequence[Mapping[str, Any]], is_candidate: Callable[[Ma
                    ) -> list[dict[str, Any]]:
     """For each candidate row (``is_candidate``), per column: "✓" better than the baseline's row of the same
     path, "✗" worse, "=" equal, "–" not comparable (n/a on either side); ``every`` is "✓" when all
-    comparable columns are ✓. A path the candidate (or the baseline) does not support gets its status."""
+    comparable columns are ✓. A row that is not "ok" keeps its status; an "ok" row whose path has no "ok"
+    baseline row (e.g. a truth path the baseline does not support) gets "no baseline row" (with the baseline
+    row's status when it has one) and no verdicts."""
     base = {r["path"]: r for r in rows if r["role"] == "baseline"}
     out = []
     for row in rows:
@@ -129,8 +138,8 @@ def beats_baseline(rows: Sequence[Mapping[str, Any]], is_candidate: Callable[[Ma
             continue
         entry: dict[str, Any] = {"method": row["method"], "path": row["path"], "status": row["status"]}
         ref = base.get(row["path"])
-        if ref is None or ref["status"] != "ok":
-            entry["status"] = "baseline " + (ref["status"] if ref else "missing")
+        if entry["status"] == "ok" and (ref is None or ref["status"] != "ok"):
+            entry["status"] = "no baseline row" + (f" (baseline: {ref['status']})" if ref is not None else "")
         if entry["status"] == "ok":
             verdicts = {c.key: _verdict(c, row, ref) for c in COLUMNS if row["kind"] in c.kinds}
             entry.update(verdicts)

@@ -1,5 +1,5 @@
 """CLI commands: ``emphysema``, ``evaluate``, ``select-checkpoint``, ``compare-models``, ``benchmark``, ``radiomics``,
-``sensitivity``, ``posthoc-dice``, ``two-way-fid``."""
+``sensitivity``, ``posthoc-dice``, ``two-way-fid``, ``truth-table``."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from ctharmonize.domains.reference import DEFAULT_REFERENCE_KERNEL
 from ctharmonize.errors import ConfigError
 
 __all__ = ["benchmark", "compare_models", "emphysema", "evaluate", "posthoc_dice", "radiomics", "select_checkpoint",
-           "sensitivity", "two_way_fid"]
+           "sensitivity", "truth_table", "two_way_fid"]
 
 
 def _parse_mapping(value: Any, what: str) -> dict | None:
@@ -567,3 +567,58 @@ def two_way_fid(
                           trust_bundle=trust_bundle, spacing_policy=spacing_policy, seed=int(seed),
                           overwrite=overwrite, inception=inception)
     return f"{len(doc['rows'])} rows; table: {Path(out) / 'two_way_fid.md'}"
+
+
+def truth_table(
+    datalist: str,
+    out: str,
+    bundles: str = "",
+    harmonized: str | None = None,
+    split: str = "test",
+    slices: int = 8,
+    min_lung_pixels: int = 100,
+    physics: bool = True,
+    combat: bool = True,
+    device: str | None = None,
+    batch_size: int | None = None,
+    trust_bundle: bool = False,
+    spacing_policy: str = "resample",
+    overwrite: bool = False,
+    progress: bool = True,
+) -> str:
+    """Images against the noise-free ground truth, before and after harmonization (paper 001 Table I form):
+    truth_table.md/.csv/.json, truth_table_slices.csv and truth_table_physics.csv in ``out``.
+
+    Per 2-D slice: NRMSE, SSIM, PSNR on [-1, 1] inside the FOV and |delta| LAA-950, Perc15, lung mass in the GT lung
+    mask, mean +- SD over slices for "none", each method and ComBat, overall and per kernel group, dose and
+    rendition x dose; d' (NPWE) and the NPS per volume (docs/evaluation.md).
+
+    Args:
+        datalist: datalist JSON whose entries have kernel, ground_truth and lung (ctharmonize simulate; --preset
+            force_family adds rendition, kernel_group and dose).
+        out: output folder (refused if it exists, unless overwrite).
+        bundles: comma-separated bundle folders whose harmonizer maps to 'ground_truth' (e.g.
+            bundles/mtf_harmonizer_ct_harmonization); default none (the NH and ComBat rows only).
+        harmonized: images already harmonized to ground_truth, NAME=PATH[,NAME=PATH...] (or one PATH), each a
+            harmonize-cohort folder or its manifest.csv.
+        split: the split scored ('all': every entry).
+        slices: slices per subject, evenly spaced among those with lung; 0: all.
+        min_lung_pixels: a slice with fewer GT lung pixels inside the FOV has no biomarkers.
+        physics: also measure d', NPS and MTF per volume before and after.
+        combat: also the ComBat rows (needs the extra 'combat': neuroCombat).
+        device, batch_size: torch device and slices per pass (default each bundle's).
+        trust_bundle: run the configs of bundles that are not trusted otherwise.
+        spacing_policy: "resample" or "refuse" scans outside a bundle's trained pixel spacing.
+        overwrite: replace an earlier ctharmonize output at ``out`` (nothing else is replaced).
+        progress: show a progress bar.
+    """
+    from ctharmonize.evaluation.truth_table import run_truth_table
+    from ctharmonize.torch_device import resolve_device
+
+    doc = run_truth_table(datalist, out, bundles=bundles, harmonized=harmonized, split=split, slices=int(slices),
+                          min_lung_pixels=int(min_lung_pixels), physics=physics, combat=combat,
+                          device=str(resolve_device(device)) if device else None, batch_size=batch_size,
+                          trust_bundle=trust_bundle, spacing_policy=spacing_policy, overwrite=overwrite,
+                          progress=progress)
+    return f"{len(doc['methods'])} methods on {doc['n_slices']} slices of {doc['n_scans']} scans; " \
+           f"table: {Path(out) / 'truth_table.md'}"
