@@ -199,8 +199,12 @@ class BundleHarmonization:
             if value is None:
                 continue
             try:
-                registry.validate_name(value)
-                check_model_domain(value, domains, role, self.bundle)
+                if role == "target":
+                    registry.validate_target(value)
+                    check_model_domain(value, list(getattr(harmonizer, "targets", None) or domains), role, self.bundle)
+                else:
+                    registry.validate_name(value)
+                    check_model_domain(value, domains, role, self.bundle)
             except CTHarmonizeError as err:
                 raise RequestError(None, f"request parameter '{role}': {err.problem}") from err
         try:

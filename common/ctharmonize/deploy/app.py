@@ -207,7 +207,7 @@ def run(settings: AppSettings):
     if settings.target is not None:
         from ctharmonize.domains import default_registry
 
-        default_registry().validate_name(settings.target)
+        default_registry().validate_target(settings.target)
     check_not_overlapping(settings.output, [settings.input, settings.bundle])
     if settings.output.exists() and not settings.output.is_dir():
         raise ConfigError(settings.output, "the output must be a folder (the derived series go in sub-folders)")

@@ -220,9 +220,10 @@ def pacs_harmonize(
     if float(timeout) <= 0:
         raise UsageError(None, f"--timeout must be > 0 seconds, got {timeout}")
     registry = default_registry()
-    for name in (target, source):
-        if name is not None:
-            registry.validate_name(str(name))
+    if target is not None:
+        registry.validate_target(str(target))
+    if source is not None:
+        registry.validate_name(str(source))
     if rules is not None:
         load_rules(rules)  # a bad rules file fails before the PACS is asked anything
     check_spacing_policy(spacing_policy)
