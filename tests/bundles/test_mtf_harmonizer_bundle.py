@@ -223,6 +223,25 @@ def test_cli_harmonizes_any_kernel_to_the_truth_and_refuses_a_kernel_target(tmp_
     assert not refused.exists()
 
 
+def test_evaluate_workflow_writes_the_table_i_form(tmp_path, tiny_bundle, data):
+    """inference.json + evaluate.json: paper 001's Table I form of the bundle on a simulated set with ground truth
+    (here the tiny Force-like set; the default draws 2 fresh phantoms at 512²), its per-slice rows those of the
+    bundle's harmonizer."""
+    from monai.bundle import run
+
+    root, _ = tiny_bundle
+    configs = root / "configs"
+    eval_dir = tmp_path / "eval"
+    run(config_file=[str(configs / "inference.json"), str(configs / "evaluate.json")],
+        meta_file=str(configs / "metadata.json"), logging_file=False, bundle_root=str(root),
+        eval_data_dir=str(data["force"]), eval_dir=str(eval_dir), slices=1, physics=False, progress=False,
+        device="cpu")
+    doc = json.loads((eval_dir / "truth_table" / "truth_table.json").read_text())
+    methods = {r["method"] for r in doc["rows"]}
+    assert {"none", "combat"} <= methods and len(methods) == 3  # the bundle's own row besides
+    assert "## Table I form" in (eval_dir / "truth_table" / "truth_table.md").read_text()
+
+
 # ----------------------------------------------------------------------------- training
 def _train(data: dict[str, Path], out: Path, *configs: str, extra: tuple[str, ...] = ()) -> str:
     return run_bundle([str(CONFIGS / "train.json"), str(CONFIGS / "train_cpu.json"), *configs], "--force_data_dir",
