@@ -32,10 +32,11 @@ from monai.transforms import (
     ThresholdIntensityd,
 )
 
-from ctharmonize.datasets.paired_slices import GROUND_TRUTH, PairedSlices
+from ctharmonize.datasets.paired_slices import PairedSlices
 from ctharmonize.datasets.prepared_volume import PreparedVolume
 from ctharmonize.datasets.slice_sampling import apply_seeded, load_entries
 from ctharmonize.datasets.tissue_labels import file_key
+from ctharmonize.domains.reference import TRUTH_DOMAIN
 from ctharmonize.errors import ConfigError, InputError
 from ctharmonize.simulation.mtf2d import MTF2D_SIZE, kernel_mtf2d
 
@@ -135,10 +136,10 @@ class MTFPairedSlices(PairedSlices):
         check_subject_splits(entries, where)
         if kernels is None:
             kernels = sorted({str(e["kernel"]) for e in entries if (split is None or e.get("split") == split)
-                              and e.get("kernel") and e.get(GROUND_TRUTH)})
+                              and e.get("kernel") and e.get(TRUTH_DOMAIN)})
             if not kernels:
-                raise ConfigError(where, f"no entry of split {split!r} has a kernel and a {GROUND_TRUTH!r} volume")
-        super().__init__(entries, source=kernels, target=GROUND_TRUTH, split=split, hu_min=hu_min, hu_max=hu_max,
+                raise ConfigError(where, f"no entry of split {split!r} has a kernel and a {TRUTH_DOMAIN!r} volume")
+        super().__init__(entries, source=kernels, target=TRUTH_DOMAIN, split=split, hu_min=hu_min, hu_max=hu_max,
                          roi_size=roi_size, lung_only_fraction=lung_only_fraction, tissue_labels=None,
                          cache_dir=cache_dir, circular_fov=circular_fov)
         no_lung = [p.source.path for p in self.pairs if p.source.lung is None]

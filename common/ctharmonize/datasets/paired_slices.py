@@ -21,12 +21,12 @@ from ctharmonize.datasets.slice_sampling import (
     slice_table,
 )
 from ctharmonize.datasets.tissue_labels import TISSUE_LABEL_SOURCES
+from ctharmonize.domains.reference import TRUTH_DOMAIN
 from ctharmonize.errors import ConfigError, DimensionError, InputError
 from ctharmonize.transforms import FOVMaskd, RandCrop2Dd
 
-__all__ = ["GROUND_TRUTH", "PairedSlices", "SlicePair"]
+__all__ = ["PairedSlices", "SlicePair"]
 
-GROUND_TRUTH = "ground_truth"
 """Target name meaning "the source entry's noise-free ``ground_truth`` volume" (the simulator writes one)."""
 
 _ARRAY_KEYS = ("source", "target", "fov", "lung", "labels")
@@ -64,7 +64,7 @@ class PairedSlices(Dataset):
     Pairs: every entry of ``split`` whose kernel is one of ``source`` is paired with the entry of the
     same split whose kernel is ``target`` and whose ``pair_key`` value (default ``pair_id``: "entries
     with the same pair_id are pixel-aligned", see ``docs/datalist.md``) is the same. With
-    ``target="ground_truth"`` (:data:`GROUND_TRUTH`) the target is the source entry's own
+    ``target="ground_truth"`` (:data:`~ctharmonize.domains.reference.TRUTH_DOMAIN`) the target is the source entry's own
     ``ground_truth`` volume (the simulator's noise-free HU). Both volumes must have the same shape,
     spacing and affine. A source entry without a partner, or with two, is an error.
 
@@ -169,10 +169,10 @@ class PairedSlices(Dataset):
                  split: str | None) -> Mapping[str, Any]:
         """The target entry of ``entry``: its ground truth, or the target-kernel entry with its pair id."""
         image = entry["image"]
-        if self.target == GROUND_TRUTH:
-            if not entry.get(GROUND_TRUTH):
-                raise ConfigError(image, f"datalist entry has no {GROUND_TRUTH!r} volume to pair with")
-            return {"image": entry[GROUND_TRUTH], "kernel": GROUND_TRUTH}
+        if self.target == TRUTH_DOMAIN:
+            if not entry.get(TRUTH_DOMAIN):
+                raise ConfigError(image, f"datalist entry has no {TRUTH_DOMAIN!r} volume to pair with")
+            return {"image": entry[TRUTH_DOMAIN], "kernel": TRUTH_DOMAIN}
         if entry.get(pair_key) is None:
             raise ConfigError(image, f"datalist entry has no {pair_key!r}; pairs are matched by pair_key={pair_key!r}")
         found = [e for e in entries if e.get("kernel") == self.target and e.get(pair_key) == entry[pair_key]]

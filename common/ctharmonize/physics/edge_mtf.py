@@ -57,7 +57,7 @@ from scipy.spatial import cKDTree
 from skimage.measure import find_contours
 
 from ctharmonize.errors import InputError
-from ctharmonize.segmentation.body_mask import body_mask, smooth_hu
+from ctharmonize.physics.volume_input import measured_volume
 from ctharmonize.simulation.kernels import mtf50_of
 from ctharmonize.simulation.mtf2d import MTF2D_SIZE, mtf2d_from_profile
 
@@ -423,18 +423,10 @@ def skin_air_mtf(
     Returns:
         :class:`EdgeMTF`.
     """
-    a = np.asarray(hu, dtype=np.float32)
-    if a.ndim == 2:
-        a = a[None]
-    if a.ndim != 3:
-        raise InputError(None, f"expected a (Z, Y, X) volume or a (Y, X) slice, got shape {np.shape(hu)}")
-    sx, sy = float(spacing[0]), float(spacing[1])
-    sz = float(spacing[2]) if len(spacing) > 2 else 1.0
+    volume = measured_volume(hu, spacing, fov_mask, body)
+    a, fov, body = volume.hu, volume.fov, volume.body
+    sx, sy, _ = volume.spacing
     spacing_yx = (sy, sx)
-    fov = np.ones(a.shape, dtype=bool) if fov_mask is None else np.asarray(fov_mask, dtype=bool).reshape(a.shape)
-    if body is None:
-        body = body_mask(smooth_hu(a, 1.0, fov), (sx, sy, sz))
-    body = np.asarray(body, dtype=bool).reshape(a.shape)
     if not body.any():
         raise InputError(None, "no body found (nothing above -400 HU): cannot measure the skin-air MTF")
     sm = ndimage.gaussian_filter(np.where(fov, np.clip(a, -1100.0, 500.0), -1024.0), sigma=(0, 1, 1))

@@ -31,7 +31,7 @@ from scipy import ndimage
 
 from ctharmonize.errors import InputError
 from ctharmonize.metrics.noise_power import noise_power_spectrum, nps_peak_frequency, radial_nps
-from ctharmonize.segmentation.body_mask import body_mask, smooth_hu
+from ctharmonize.physics.volume_input import measured_volume
 
 __all__ = ["NoisePower", "detrend", "measure_nps"]
 
@@ -168,19 +168,12 @@ def measure_nps(
         :class:`NoisePower`.
     """
     a = np.asarray(hu, dtype=np.float32)
-    if a.ndim == 2:
-        a = a[None]
-    if a.ndim != 3:
-        raise InputError(None, f"expected a (Z, Y, X) volume or a (Y, X) slice, got shape {np.shape(hu)}")
-    sx, sy = float(spacing[0]), float(spacing[1])
-    sz = float(spacing[2]) if len(spacing) > 2 else 1.0
     n = int(roi_size)
-    if n < 8 or n > min(a.shape[1:]):
-        raise InputError(None, f"roi_size {n} must be within 8..{min(a.shape[1:])} pixels")
-    fov = np.ones(a.shape, dtype=bool) if fov_mask is None else np.asarray(fov_mask, dtype=bool).reshape(a.shape)
-    if body is None:
-        body = body_mask(smooth_hu(a, 1.0, fov), (sx, sy, sz))
-    body = np.asarray(body, dtype=bool).reshape(a.shape)
+    if a.ndim in (2, 3) and (n < 8 or n > min(a.shape[-2:])):  # checked before the body mask is computed
+        raise InputError(None, f"roi_size {n} must be within 8..{min(a.shape[-2:])} pixels")
+    volume = measured_volume(a, spacing, fov_mask, body)
+    a, fov, body = volume.hu, volume.fov, volume.body
+    sx, sy, _ = volume.spacing
     if reference is not None:
         ref = np.asarray(reference, dtype=np.float32).reshape(a.shape)
         noise = a - ref
