@@ -448,3 +448,32 @@ def test_initialize_from_loads_generator_and_the_discriminators_a_checkpoint_hol
     torch.save({"network/D_ge_bone": src_d["ge_bone"].state_dict()}, tmp_path / "only_d.pt")
     with pytest.raises(WeightsError, match="holds no network 'G'"):
         initialize_from(g2, d, tmp_path / "only_d.pt")
+
+
+def test_paired_paths_add_an_l1_term_against_the_aligned_target_instead_of_guidance(toy):
+    """A paired direction gets ``paired`` = mean|fake_t - x_t| (hand-computed) at weight 100 and no guidance
+    term; its reverse keeps the guidance; a paired path that is not trained is refused."""
+    path = ["siemens_b50f", "siemens_b30f"]
+    torch.manual_seed(0)
+    ds = UnalignedMultiDomainSlices(toy, DOMAINS, tissue_labels=None, paired_groups=[path])
+    g = MultipathGenerator(DOMAINS, ngf=4, n_blocks=1)
+    d = MultipathDiscriminators(DOMAINS, ndf=4, n_layers=2)
+    opts = {"G": torch.optim.Adam(g.parameters(), lr=2e-3)}
+    opts |= {f"D_{n}": torch.optim.Adam(d[n].parameters(), lr=2e-3) for n in DOMAINS}
+    kwargs = dict(device="cpu", max_epochs=1, train_data_loader=DataLoader(ds, batch_size=2), generators={"G": g},
+                  discriminators={f"D_{n}": d[n] for n in DOMAINS}, optimizers=opts, guidance="identity",
+                  paths=[path], epoch_length=1)
+    trainer = MultipathCycleGANTrainer(**kwargs, paired_paths=[path])
+    trainer.run()
+    out, batch, fakes = trainer.state.output, trainer.state.batch, trainer.state.fakes
+    s, t = path
+    g_terms = {k[2:] for k in out if k.startswith("G/") and k != "G/total"}
+    assert g_terms == {f"adv_{s}_to_{t}", f"adv_{t}_to_{s}", f"cycle_{s}_to_{t}", f"cycle_{t}_to_{s}",
+                       f"paired_{s}_to_{t}", f"identity_{t}_to_{s}"}
+    l1 = np.abs(fakes[f"fake_{t}_from_{s}"].numpy() - batch[f"image_{t}"].numpy()).mean()
+    assert math.isclose(float(out[f"G/paired_{s}_to_{t}"]), l1, rel_tol=1e-5)
+    weights = {"adv": 1.0, "cycle": 10.0, "identity": 1.0, "paired": 100.0}
+    total = sum(weights[k.split("_")[0]] * float(out[f"G/{k}"]) for k in g_terms)
+    assert math.isclose(float(out["G/total"]), total, rel_tol=1e-5)
+    with pytest.raises(ConfigError, match="paired_paths: \\['ge_bone', 'ge_standard'\\] is not a trained path"):
+        MultipathCycleGANTrainer(**kwargs, paired_paths=[["ge_bone", "ge_standard"]])

@@ -232,3 +232,58 @@ def test_ensure_simulated_dataset_generates_only_when_missing(tmp_path):
     (own / "datalist.json").write_text(json.dumps({"data": []}))
     assert ensure_simulated_dataset(own) == own / "datalist.json"
     assert [p.name for p in own.iterdir()] == ["datalist.json"]
+
+
+@pytest.fixture(scope="module")
+def three_subjects(tmp_path_factory) -> Path:
+    """3 train subjects per vendor (4 slices of 32x32): an unpaired draw rarely picks the same (subject, slice)."""
+    return make_dataset(tmp_path_factory.mktemp("mp_pairs") / "toy", size=32, slices=4, subjects=4)
+
+
+def _locate(ds: UnalignedMultiDomainSlices, domain: str, crop: np.ndarray) -> tuple[str, int, int, int]:
+    """(subject, slice, y, x) of ``crop`` among every slice of ``domain``'s training volumes (brute force)."""
+    found = []
+    for vol, pid in zip(ds.volumes[domain], ds.pair_ids[domain], strict=True):
+        for z in range(vol.num_slices):
+            found += [(pid, z, y, x) for y, x in _windows(np.asarray(vol.image[z]), crop)]
+    assert len(found) == 1, found
+    return found[0]
+
+
+def test_paired_groups_draw_the_same_slice_and_window_of_the_same_subject(three_subjects):
+    """Within a group the follower takes the leader's subject, slice and crop window; other domains stay
+    unpaired; without the group the two kernels are drawn independently (what makes this test able to fail)."""
+    pair = ["siemens_b50f", "siemens_b30f"]
+    paired = UnalignedMultiDomainSlices(three_subjects, DOMAINS, roi_size=(16, 12), tissue_labels=None,
+                                        paired_groups=[pair])
+    unpaired = UnalignedMultiDomainSlices(three_subjects, DOMAINS, roi_size=(16, 12), tissue_labels=None)
+    torch.manual_seed(0)
+    leaders, ge = set(), []
+    for i in range(12):
+        item = paired[i % len(paired)]
+        a, b = (_locate(paired, d, item[f"image_{d}"][0].numpy()) for d in pair)
+        assert a == b
+        leaders.add(a)
+        ge.append(_locate(paired, "ge_bone", item["image_ge_bone"][0].numpy())
+                  == _locate(paired, "ge_standard", item["image_ge_standard"][0].numpy()))
+    assert len(leaders) > 6  # subjects, slices and windows vary from draw to draw
+    assert sum(ge) < 3  # the GE kernels (no group) are still cropped independently
+    mismatched = 0
+    for i in range(12):
+        item = unpaired[i % len(unpaired)]
+        a, b = (_locate(unpaired, d, item[f"image_{d}"][0].numpy()) for d in pair)
+        mismatched += a != b
+    assert mismatched > 6
+
+
+def test_paired_groups_one_line_errors(three_subjects):
+    with pytest.raises(ConfigError, match=r"paired_groups: \['siemens_b50f', 'ge_lung'\] must name two or more"):
+        UnalignedMultiDomainSlices(three_subjects, DOMAINS, tissue_labels=None, paired_groups=[["siemens_b50f", "ge_lung"]])
+    with pytest.raises(ConfigError, match="each in one group only"):
+        UnalignedMultiDomainSlices(three_subjects, DOMAINS, tissue_labels=None,
+                                   paired_groups=[["siemens_b50f", "siemens_b30f"], ["siemens_b30f", "ge_bone"]])
+    entries = [e for e in load_datalist(three_subjects)
+               if not (e["kernel"] == "siemens_b30f" and e["subject"] == "toy-siemens-001")]
+    with pytest.raises(InputError, match="subject 'toy-siemens-001' has no siemens_b30f volume") as err:
+        UnalignedMultiDomainSlices(entries, DOMAINS, tissue_labels=None, paired_groups=[["siemens_b50f", "siemens_b30f"]])
+    assert "\n" not in str(err.value) and "toy-siemens-001_siemens_b50f" in str(err.value)

@@ -29,6 +29,11 @@ __all__ = ["UnalignedMultiDomainSlices"]
 class UnalignedMultiDomainSlices(Dataset):
     """Torch dataset: each item holds ONE axial slice of EVERY domain, drawn independently (unpaired).
 
+    With ``paired_groups`` the domains of a group are drawn TOGETHER: the group's first domain is drawn as
+    above, and every other domain of the group takes the same slice of the same subject (the entry with the
+    same ``pair_id``, else ``subject``; e.g. NLST's B50f and B30f reconstructions of one scan) cropped at the
+    same position, so ``image_<a>`` and ``image_<b>`` are pixel-aligned.
+
     Item ``i`` (a dict):
 
     * ``image_<domain>``: float32 (1, H, W) in [-1, 1] (HU clipped to ``[hu_min, hu_max]`` and scaled;
@@ -68,6 +73,9 @@ class UnalignedMultiDomainSlices(Dataset):
         crop_labels: with ``roi_size``, centre each domain's crop on a random pixel of these tissue codes
             (:class:`~ctharmonize.transforms.RandTissueCrop2Dd`; e.g. ``[5, 6, 7, 9]``, soft tissue, for
             CVS-CT's soft-tissue patches); needs ``tissue_labels``. None: uniform random crops.
+        paired_groups: e.g. ``[["siemens_b50f", "siemens_b30f"], ["ge_bone", "ge_standard"]]``: domains whose
+            slices are drawn pixel-aligned (see above); each domain in at most one group. Every subject of a
+            follower domain must have a leader volume of the same shape (one-line error otherwise).
     """
 
     def __init__(
@@ -84,6 +92,7 @@ class UnalignedMultiDomainSlices(Dataset):
         circular_fov: bool = True,
         segmentation_kwargs: Mapping[str, Any] | None = None,
         crop_labels: Sequence[int] | None = None,
+        paired_groups: Sequence[Sequence[str]] | None = None,
     ):
         entries, source = load_entries(datalist)
         self.domains = [str(d) for d in domains]
@@ -100,10 +109,13 @@ class UnalignedMultiDomainSlices(Dataset):
                                       "and tissue_labels")
         self.tissue_labels = tissue_labels
         selected = [e for e in entries if (split is None or e.get("split") == split) and e.get("kernel") in self.domains]
+        self.groups = self._check_groups(paired_groups, source)
         self.volumes: dict[str, list[PreparedVolume]] = {d: [] for d in self.domains}
+        self.pair_ids: dict[str, list[str]] = {d: [] for d in self.domains}
         for entry in selected:
             vol = prepare_volume(entry, hu_min, hu_max, tissue_labels, circular_fov, cache_dir, segmentation_kwargs)
             self.volumes[entry["kernel"]].append(vol)
+            self.pair_ids[entry["kernel"]].append(str(entry.get("pair_id", entry.get("subject", vol.path))))
         where = f" with split {split!r}" if split is not None else ""
         empty = [d for d in self.domains if not self.volumes[d]]
         if empty:
@@ -115,15 +127,51 @@ class UnalignedMultiDomainSlices(Dataset):
             if len(self.slices[d]) == 0:
                 raise InputError(source, f"domain {d}: no slice has a lung fraction >= {lung_only_fraction}")
             check_slice_sizes(self.volumes[d], self.roi_size, f"domain {d}", multiple=4)
+        self._partner = self._match_pairs(source)
         self.counts = {d: len(self.slices[d]) for d in self.domains}
         self._length = max(self.counts.values())
-        def crop(d: str) -> RandCrop2Dd:
-            keys = [f"image_{d}", f"fov_{d}", f"labels_{d}"]
+        def crop(group: Sequence[str]) -> RandCrop2Dd:
+            keys = [f"{key}_{d}" for d in group for key in ("image", "fov", "labels")]
             if crop_labels is None:
                 return RandCrop2Dd(keys, self.roi_size, allow_missing_keys=True)
-            return RandTissueCrop2Dd(keys, f"labels_{d}", crop_labels, self.roi_size, allow_missing_keys=True)
+            return RandTissueCrop2Dd(keys, f"labels_{group[0]}", crop_labels, self.roi_size, allow_missing_keys=True)
 
-        self._crop = None if self.roi_size is None else Compose([crop(d) for d in self.domains])
+        followers = {d for g in self.groups for d in g[1:]}
+        crop_groups = [next((g for g in self.groups if g[0] == d), [d]) for d in self.domains if d not in followers]
+        self._crop = None if self.roi_size is None else Compose([crop(g) for g in crop_groups])
+
+    def _check_groups(self, groups: Sequence[Sequence[str]] | None, source: Any) -> list[list[str]]:
+        out: list[list[str]] = []
+        seen: set[str] = set()
+        for group in groups or ():
+            g = [str(d) for d in group]
+            unknown = [d for d in g if d not in self.domains]
+            if len(g) < 2 or unknown or seen & set(g) or len(set(g)) != len(g):
+                raise ConfigError(source, f"paired_groups: {g} must name two or more distinct domains of "
+                                          f"{self.domains}, each in one group only")
+            seen |= set(g)
+            out.append(g)
+        return out
+
+    def _match_pairs(self, source: Any) -> dict[str, list[int]]:
+        """``{follower domain: [its volume index for each leader volume]}``; one-line error on a missing or
+        differently shaped partner."""
+        partner: dict[str, list[int]] = {}
+        for leader, *followers in self.groups:
+            for d in followers:
+                index = {pid: i for i, pid in enumerate(self.pair_ids[d])}
+                partner[d] = []
+                for v, pid in enumerate(self.pair_ids[leader]):
+                    if pid not in index:
+                        raise InputError(self.volumes[leader][v].path, f"paired_groups: subject {pid!r} has no "
+                                                                       f"{d} volume in the datalist")
+                    w = index[pid]
+                    if self.volumes[d][w].image.shape != self.volumes[leader][v].image.shape:
+                        raise InputError(self.volumes[d][w].path, f"paired_groups: shape "
+                                         f"{self.volumes[d][w].image.shape} differs from its {leader} volume "
+                                         f"{self.volumes[leader][v].image.shape}")
+                    partner[d].append(w)
+        return partner
 
     def __len__(self) -> int:
         return self._length
@@ -133,9 +181,17 @@ class UnalignedMultiDomainSlices(Dataset):
         if not 0 <= index < self._length:
             raise IndexError(f"index {index} out of range for {self._length} items")
         item: dict[str, torch.Tensor] = {}
+        drawn: dict[str, tuple[int, int]] = {}
         for d in self.domains:
+            if d in self._partner:
+                continue
             n = self.counts[d]
             j = index if n == self._length else int(torch.randint(n, (1,)))
             v, z = (int(t) for t in self.slices[d][j])
+            drawn[d] = (v, z)
             item.update({f"{key}_{d}": t for key, t in self.volumes[d][v].slice(z).items()})
+        for leader, *followers in self.groups:
+            v, z = drawn[leader]
+            for d in followers:
+                item.update({f"{key}_{d}": t for key, t in self.volumes[d][self._partner[d][v]].slice(z).items()})
         return item if self._crop is None else apply_seeded(self._crop, item)

@@ -16,7 +16,12 @@ Generator terms (images in [-1, 1]; weighted through ``loss_weights`` by the pre
 * ``tissue_<s>_to_<t>`` (guidance "tissue") = MSE between per-label mean intensities of x_s and fake_t over
   x_s's tissue map (``TissueStatisticLoss``), weight ``tissue`` = 0.01;
 * ``identity_<s>_to_<t>`` (guidance "identity", the model "without guidance") = MSE between 2x2
-  average-pooled x_s and fake_t (``DownsampledIdentityLoss``), weight ``identity`` = 1.
+  average-pooled x_s and fake_t (``DownsampledIdentityLoss``), weight ``identity`` = 1;
+* ``paired_<s>_to_<t>`` (only for ``paired_paths``, not in paper 000) = ``mean|fake_t - x_t|`` against the
+  pixel-aligned slice of the same scan reconstructed with the target kernel (NLST has both kernels of every
+  scan; :class:`~ctharmonize.datasets.UnalignedMultiDomainSlices` ``paired_groups`` delivers them), weight
+  ``paired`` = 100 (pix2pix's). A paired direction takes no guidance term: the target slice already fixes
+  every tissue's intensity.
 
 Discriminator ``D_<d>`` (one PatchGAN per domain, decided by the TARGET domain) sees real slices of d against
 every image translated into d that iteration, through its 50-image pool (LSGAN, 0.5 per term).
@@ -92,12 +97,14 @@ class MultipathCycleGANTrainer(GANTrainer):
             (vessels, bone, small nodules) change their mean with the kernel's blur by 30-80 HU and,
             every label weighing the same, dominate the loss (the simulator's paired kernels,
             ``docs/multipath_training.md``).
+        paired_paths: ``[[source, target], ...]`` directions with a pixel-aligned target in the batch (the
+            dataset's ``paired_groups``); each must be a trained path or its reverse.
         seed: seed of the path sampling.
         Other args: see :class:`~ctharmonize.engines.GANTrainer` (``loss_weights`` default
-        ``{"adv": 1, "cycle": 10, "tissue": 0.01, "identity": 1}``).
+        ``{"adv": 1, "cycle": 10, "tissue": 0.01, "identity": 1, "paired": 100}``).
     """
 
-    DEFAULT_WEIGHTS = {"adv": 1.0, "cycle": 10.0, "tissue": 0.01, "identity": 1.0}
+    DEFAULT_WEIGHTS = {"adv": 1.0, "cycle": 10.0, "tissue": 0.01, "identity": 1.0, "paired": 100.0}
 
     def __init__(
         self,
@@ -121,6 +128,7 @@ class MultipathCycleGANTrainer(GANTrainer):
         cycle_factor: int = 1,
         tissue_min_pixels: int = 5,
         tissue_loss_labels: Sequence[int] | None = None,
+        paired_paths: Sequence[Sequence[str]] | None = None,
         seed: int = 0,
         loss_weights: Mapping[str, float] | None = None,
         **kwargs: Any,
@@ -151,6 +159,7 @@ class MultipathCycleGANTrainer(GANTrainer):
 
         self.trainable_domains = None if trainable_domains is None else [str(d) for d in trainable_domains]
         self.paths = self._check_paths(paths)
+        self.paired_paths = self._check_paired(paired_paths)
         self.path_sampling = path_sampling
         self.guidance = guidance
         self.identity_schedule = identity_schedule
@@ -225,6 +234,17 @@ class MultipathCycleGANTrainer(GANTrainer):
             raise ConfigError(None, "no path to train (check paths / trainable_domains)")
         return pairs
 
+    def _check_paired(self, paired: Sequence[Sequence[str]] | None) -> set[tuple[str, str]]:
+        trained = {p for s, t in self.paths for p in ((s, t), (t, s))}
+        out = set()
+        for p in paired or ():
+            pair = tuple(str(d) for d in p)
+            if len(pair) != 2 or pair not in trained:
+                raise ConfigError(None, f"paired_paths: {list(p)} is not a trained path (or its reverse); paths: "
+                                        f"{', '.join(f'{s} -> {t}' for s, t in self.paths)}")
+            out.add(pair)
+        return out
+
     def _schedule_identity(self) -> None:
         self.loss_weights["identity"] = DownsampledIdentityLoss.reference_weight(self.state.epoch)
 
@@ -275,7 +295,9 @@ class MultipathCycleGANTrainer(GANTrainer):
                 key = f"{a}_to_{b}"
                 terms[f"adv_{key}"] = self.adversarial_loss(self.discriminator_name(b), fake)  # D of the TARGET
                 terms[f"cycle_{key}"] = self.cycle_term(fakes[f"rec_{a}_via_{b}"].float(), real)
-                if self.guidance == "tissue":
+                if (a, b) in self.paired_paths:
+                    terms[f"paired_{key}"] = F.l1_loss(fake.float(), self.real(batch, b).float())
+                elif self.guidance == "tissue":
                     labels = self._get(batch, f"labels_{a}")
                     terms[f"tissue_{key}"] = self.tissue_loss(real, fake.float(), labels)
                 elif self.guidance == "identity":
