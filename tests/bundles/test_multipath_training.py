@@ -9,6 +9,7 @@ import os
 import socket
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -141,6 +142,9 @@ def test_paths_are_seeded_per_iteration_and_configurable(toy):
     assert len(every.paths_for_iteration(1)) == 6  # unordered pairs, each run in both directions
     only = _trainer(toy, "none", paths=[["ge_bone", "siemens_b30f"]])
     assert {only.paths_for_iteration(i)[0] for i in range(1, 50)} == {("ge_bone", "siemens_b30f")}
+    twice = _trainer(toy, "none", paths=[["ge_bone", "ge_standard"], ["ge_bone", "ge_standard"], ["ge_bone", "siemens_b30f"]])
+    counts = Counter(twice.paths_for_iteration(i)[0] for i in range(1, 3001))
+    assert 1.8 < counts[("ge_bone", "ge_standard")] / counts[("ge_bone", "siemens_b30f")] < 2.2  # listed twice: drawn 2x
     with pytest.raises(ConfigError, match="unknown domain 'ge_lung'"):
         _trainer(toy, "none", paths=[["ge_lung", "siemens_b30f"]])
     with pytest.raises(ConfigError, match="guidance must be one of"):

@@ -80,7 +80,8 @@ class MultipathCycleGANTrainer(GANTrainer):
         discriminator_prefix: discriminator of domain d is ``f"{prefix}{d}"``.
         domains: domains to train (default: the generator's ``domains``).
         paths: ``[[source, target], ...]`` to train (default: every ordered pair of ``domains``); each
-            iteration runs a path in both directions.
+            iteration runs a path in both directions. With ``path_sampling="random"`` a path listed n times
+            is drawn n times as often (e.g. the paired paths twice).
         path_sampling: ``"random"``: one path per iteration, drawn from ``Random(seed, iteration)`` so every DDP
             rank (and a resumed run) draws the same; ``"all"``: every path (unordered pairs once) per iteration.
         guidance: ``"tissue"`` (paper 000, tissue-statistic loss), ``"identity"`` (the model "without
