@@ -17,6 +17,7 @@ import numpy as np
 import pydicom
 import pytest
 import torch
+from monai.bundle import ConfigParser
 
 from ctharmonize.bundle import verify_bundle_metadata
 from ctharmonize.cli import main
@@ -43,15 +44,23 @@ BUNDLE = REPO / "bundles" / "multipath_cyclegan_ct_harmonization"
 CONFIGS = BUNDLE / "configs"
 
 
-def expected_hu(generator, source: str, target: str, hu: np.ndarray) -> np.ndarray:
+# the shipped inference.json's HU window (the defaults of HUWrapper / SliceHarmonizer are [-1024, 3072])
+SHIPPED_WINDOW = (json.loads((CONFIGS / "inference.json").read_text())["hu_min"],
+                  json.loads((CONFIGS / "inference.json").read_text())["hu_max"])
+
+
+def expected_hu(generator, source: str, target: str, hu: np.ndarray,
+                window: tuple[float, float] = (-1024.0, 3072.0)) -> np.ndarray:
     """Independent reference: per slice, clip+scale by hand, run the path, rescale by hand (float64 maths)."""
+    lo, hi = window
+    half = (hi - lo) / 2.0
     path = generator.path(source, target).eval()
     out = np.empty(hu.shape, np.float64)
     for k in range(hu.shape[0]):
-        x = (np.clip(hu[k].astype(np.float64), -1024, 3072) + 1024) / 2048.0 - 1.0
+        x = (np.clip(hu[k].astype(np.float64), lo, hi) - lo) / half - 1.0
         with torch.no_grad():
             y = path(torch.from_numpy(x).float()[None, None]).double().numpy()[0, 0]
-        out[k] = (np.clip(y, -1, 1) + 1.0) * 2048.0 - 1024.0
+        out[k] = (np.clip(y, -1, 1) + 1.0) * half + lo
     return out
 
 
@@ -237,7 +246,7 @@ def test_cli_dicom_in_gives_valid_derived_dicom_out(tmp_path, tiny_bundle, gen, 
     np.testing.assert_allclose(vout.origin, vin.origin, atol=1e-3)
     np.testing.assert_allclose(vout.direction, vin.direction, atol=1e-6)
     np.testing.assert_array_equal(vout.fov_mask, vin.fov_mask)
-    want = expected_hu(gen, "ge_bone", "siemens_b30f", vin.array)
+    want = expected_hu(gen, "ge_bone", "siemens_b30f", vin.array, SHIPPED_WINDOW)
     inside = vin.fov_mask
     assert np.abs(vout.array[inside] - want[inside]).max() <= 0.6  # int16 rounding in DICOM
     assert np.abs(vout.array[inside] - vin.array[inside]).max() > 10  # it did change the image
@@ -308,18 +317,18 @@ def test_monai_bundle_run_export_and_verify(tmp_path, gen, ge_scans):
     assert "verified with no error" in logs["verify"]
 
     vin, vout = read_volume(nifti_in), read_volume(out_nifti)
-    want = expected_hu(gen, "ge_bone", "siemens_b30f", vin.array)
+    want = expected_hu(gen, "ge_bone", "siemens_b30f", vin.array, SHIPPED_WINDOW)
     np.testing.assert_allclose(vout.array[vin.fov_mask], want[vin.fov_mask], atol=0.02)
     np.testing.assert_allclose(vout.affine_ras(), vin.affine_ras(), atol=1e-4)
 
     extra = {"metadata.json": "", "inference.json": ""}
     module = torch.jit.load(str(ts), _extra_files=extra)
-    assert json.loads(extra["metadata.json"])["network_data_format"]["inputs"]["image"]["value_range"] == [-1024, 3072]
+    assert json.loads(extra["metadata.json"])["network_data_format"]["inputs"]["image"]["value_range"] == list(SHIPPED_WINDOW)
     assert json.loads(extra["inference.json"])["target_kernel"] == "siemens_b30f"
     hu = np.random.default_rng(3).uniform(-1024, 1200, size=(2, 24, 24)).astype(np.float32)
     with torch.no_grad():
         got = module(torch.from_numpy(hu)[:, None]).numpy()[:, 0]
-    np.testing.assert_allclose(got, expected_hu(gen, "ge_bone", "siemens_b30f", hu), atol=0.02)
+    np.testing.assert_allclose(got, expected_hu(gen, "ge_bone", "siemens_b30f", hu, SHIPPED_WINDOW), atol=0.02)
 
 
 def test_evaluate_workflow_end_to_end(tmp_path, gen):
@@ -350,6 +359,9 @@ def test_bundle_metadata(tmp_path):
     verify_bundle_metadata(BUNDLE)
     meta = json.loads((CONFIGS / "metadata.json").read_text())
     fmt = meta["network_data_format"]
-    assert fmt["inputs"]["image"]["value_range"] == [-1024, 3072] == fmt["outputs"]["pred"]["value_range"]
+    assert fmt["inputs"]["image"]["value_range"] == list(SHIPPED_WINDOW) == fmt["outputs"]["pred"]["value_range"]
+    assert meta["hu_window"] == list(SHIPPED_WINDOW) == [-2048.0, 3072.0]
+    train = ConfigParser.load_config_files([str(CONFIGS / "train.json"), str(CONFIGS / "train_clinical_cpu.json")])
+    assert [train["hu_min"], train["hu_max"]] == list(SHIPPED_WINDOW)  # the shipped weights' training window
     assert meta["default_target_domain"] == "siemens_b30f" and meta["version"] in meta["changelog"]
     assert (BUNDLE / "LICENSE").read_text() == (REPO / "LICENSE").read_text()

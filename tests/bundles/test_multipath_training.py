@@ -481,3 +481,30 @@ def test_paired_paths_add_an_l1_term_against_the_aligned_target_instead_of_guida
     assert math.isclose(float(out["G/total"]), total, rel_tol=1e-5)
     with pytest.raises(ConfigError, match="paired_paths: \\['ge_bone', 'ge_standard'\\] is not a trained path"):
         MultipathCycleGANTrainer(**kwargs, paired_paths=[["ge_bone", "ge_standard"]])
+
+
+def test_clinical_cpu_configs_train_paired_then_finetune_the_ema_from_stage_one(simulated, tmp_path):
+    """The shipped weights' two stages (train_clinical_cpu.json, then train_clinical_cpu_finetune.json from
+    stage one's checkpoint): paired L1 terms on the within-vendor paths, the stage-two adversarial weight 0 on
+    those directions, and the EMA generator is what the selector validates and keeps."""
+    tiny = [*TINY, "--roi_size", "[16, 16]", "--val_every", "1", "--path_sampling", "all"]
+    stage1 = [str(CONFIGS / n) for n in ("train.json", "train_clinical_cpu.json")]
+    _bundle(stage1, "--dataset_dir", str(simulated), "--output_dir", str(tmp_path / "s1"), "--model_dir",
+            str(tmp_path / "s1" / "models"), "--max_epochs", "1", *tiny, cwd=CONFIGS.parents[2])
+    (ckpt1,) = (tmp_path / "s1" / "checkpoints").glob("checkpoint_*.pt")
+    losses = _epoch_losses(tmp_path / "s1" / "tensorboard")
+    for s, t in (("siemens_b50f", "siemens_b30f"), ("ge_bone", "ge_standard")):
+        assert f"epoch/G/paired_{s}_to_{t}" in losses and f"epoch/G/identity_{s}_to_{t}" not in losses
+        assert f"epoch/G/identity_{t}_to_{s}" in losses  # the reverse direction keeps the guidance
+    log = _bundle([*stage1, str(CONFIGS / "train_clinical_cpu_finetune.json")], "--dataset_dir", str(simulated),
+                  "--output_dir", str(tmp_path / "s2"), "--model_dir", str(tmp_path / "s2" / "models"),
+                  "--init_checkpoint", str(ckpt1), "--max_epochs", "1", *tiny, cwd=CONFIGS.parents[2])
+    assert f"initialised from {ckpt1}" in log
+    (ckpt2,) = (tmp_path / "s2" / "checkpoints").glob("checkpoint_*.pt")
+    ckpt = torch.load(ckpt2, weights_only=True)
+    ema = {k[len("module."):]: v for k, v in ckpt["ema/G"].items() if k.startswith("module.")}
+    kept = torch.load(tmp_path / "s2" / "models" / "model.pt", weights_only=True)
+    assert kept.keys() == ema.keys() and all(torch.equal(kept[k], ema[k]) for k in kept)
+    assert not all(torch.equal(kept[k], ckpt["network/G"][k]) for k in kept)  # the average, not the last step
+    finetune = json.loads((CONFIGS / "train_clinical_cpu_finetune.json").read_text())
+    assert finetune["loss_weights#adv_siemens_b50f_to_siemens_b30f"] == finetune["loss_weights#adv_ge_bone_to_ge_standard"] == 0
