@@ -3,6 +3,7 @@ configs run through ``python -m monai.bundle run`` on tiny data (ngf 4, one resi
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
@@ -508,3 +509,37 @@ def test_clinical_cpu_configs_train_paired_then_finetune_the_ema_from_stage_one(
     assert not all(torch.equal(kept[k], ckpt["network/G"][k]) for k in kept)  # the average, not the last step
     finetune = json.loads((CONFIGS / "train_clinical_cpu_finetune.json").read_text())
     assert finetune["loss_weights#adv_siemens_b50f_to_siemens_b30f"] == finetune["loss_weights#adv_ge_bone_to_ge_standard"] == 0
+
+
+def test_chain_paths_pull_an_unpaired_path_towards_the_path_through_the_aligned_slice(toy):
+    """``chain_paths`` [a, c, b]: ``chain`` = mean|G(x_a, a, b) - G(x_c, c, b)| with x_c the aligned slice of
+    the same scan (hand-computed with the generator before the step), no guidance term on a -> b, and the
+    teacher gets no gradient; a chain whose direction is not trained is refused."""
+    torch.manual_seed(0)
+    ds = UnalignedMultiDomainSlices(toy, DOMAINS, tissue_labels=None, paired_groups=[["ge_bone", "ge_standard"]])
+    g = MultipathGenerator(DOMAINS, ngf=4, n_blocks=1)
+    d = MultipathDiscriminators(DOMAINS, ndf=4, n_layers=2)
+    opts = {"G": torch.optim.Adam(g.parameters(), lr=2e-3)}
+    opts |= {f"D_{n}": torch.optim.Adam(d[n].parameters(), lr=2e-3) for n in DOMAINS}
+    kwargs = dict(device="cpu", max_epochs=1, train_data_loader=DataLoader(ds, batch_size=2), generators={"G": g},
+                  discriminators={f"D_{n}": d[n] for n in DOMAINS}, optimizers=opts, guidance="identity",
+                  paths=[["ge_bone", "siemens_b30f"]], epoch_length=1)
+    trainer = MultipathCycleGANTrainer(**kwargs, chain_paths=[["ge_bone", "ge_standard", "siemens_b30f"]])
+    before = copy.deepcopy(g)
+    trainer.run()
+    out, batch, fakes = trainer.state.output, trainer.state.batch, trainer.state.fakes
+    g_terms = {k[2:] for k in out if k.startswith("G/") and k != "G/total"}
+    assert g_terms == {"adv_ge_bone_to_siemens_b30f", "adv_siemens_b30f_to_ge_bone", "cycle_ge_bone_to_siemens_b30f",
+                       "cycle_siemens_b30f_to_ge_bone", "chain_ge_bone_to_siemens_b30f", "identity_siemens_b30f_to_ge_bone"}
+    with torch.no_grad():
+        teacher = before(batch["image_ge_standard"], "ge_standard", "siemens_b30f").numpy()
+    l1 = np.abs(fakes["fake_siemens_b30f_from_ge_bone"].numpy() - teacher).mean()
+    assert math.isclose(float(out["G/chain_ge_bone_to_siemens_b30f"]), l1, rel_tol=1e-4)
+    weights = {"adv": 1.0, "cycle": 10.0, "identity": 1.0, "chain": 100.0}
+    total = sum(weights[k.split("_")[0]] * float(out[f"G/{k}"]) for k in g_terms)
+    assert math.isclose(float(out["G/total"]), total, rel_tol=1e-5)
+    # the STANDARD encoder is used only by the teacher: no gradient, so Adam leaves it untouched
+    for a, b in zip(before.encoders["ge_standard"].parameters(), g.encoders["ge_standard"].parameters(), strict=True):
+        assert torch.equal(a, b)
+    with pytest.raises(ConfigError, match="chain_paths: \\['ge_bone', 'ge_standard', 'siemens_b50f'\\] must be"):
+        MultipathCycleGANTrainer(**kwargs, chain_paths=[["ge_bone", "ge_standard", "siemens_b50f"]])

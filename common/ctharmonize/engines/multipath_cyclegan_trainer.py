@@ -21,7 +21,11 @@ Generator terms (images in [-1, 1]; weighted through ``loss_weights`` by the pre
   pixel-aligned slice of the same scan reconstructed with the target kernel (NLST has both kernels of every
   scan; :class:`~ctharmonize.datasets.UnalignedMultiDomainSlices` ``paired_groups`` delivers them), weight
   ``paired`` = 100 (pix2pix's). A paired direction takes no guidance term: the target slice already fixes
-  every tissue's intensity.
+  every tissue's intensity;
+* ``chain_<a>_to_<b>`` (only for ``chain_paths`` ``[a, c, b]``, not in paper 000) = ``mean|fake_b - sg(G(x_c, c, b))|``
+  where x_c is the slice of the same scan in domain c (pixel-aligned with x_a, ``paired_groups``) and sg stops
+  the gradient: the unpaired path a -> b is taught to agree with the path through c (e.g. GE BONE -> B30f
+  with GE STANDARD -> B30f of the same scan's STANDARD image), weight ``chain`` = 100; no guidance term.
 
 Discriminator ``D_<d>`` (one PatchGAN per domain, decided by the TARGET domain) sees real slices of d against
 every image translated into d that iteration, through its 50-image pool (LSGAN, 0.5 per term).
@@ -100,12 +104,14 @@ class MultipathCycleGANTrainer(GANTrainer):
             ``docs/multipath_training.md``).
         paired_paths: ``[[source, target], ...]`` directions with a pixel-aligned target in the batch (the
             dataset's ``paired_groups``); each must be a trained path or its reverse.
+        chain_paths: ``[[source, via, target], ...]``: source -> target (a trained direction) is pulled towards
+            ``via -> target`` of the pixel-aligned ``via`` slice (``via`` in the source's paired group).
         seed: seed of the path sampling.
         Other args: see :class:`~ctharmonize.engines.GANTrainer` (``loss_weights`` default
-        ``{"adv": 1, "cycle": 10, "tissue": 0.01, "identity": 1, "paired": 100}``).
+        ``{"adv": 1, "cycle": 10, "tissue": 0.01, "identity": 1, "paired": 100, "chain": 100}``).
     """
 
-    DEFAULT_WEIGHTS = {"adv": 1.0, "cycle": 10.0, "tissue": 0.01, "identity": 1.0, "paired": 100.0}
+    DEFAULT_WEIGHTS = {"adv": 1.0, "cycle": 10.0, "tissue": 0.01, "identity": 1.0, "paired": 100.0, "chain": 100.0}
 
     def __init__(
         self,
@@ -130,6 +136,7 @@ class MultipathCycleGANTrainer(GANTrainer):
         tissue_min_pixels: int = 5,
         tissue_loss_labels: Sequence[int] | None = None,
         paired_paths: Sequence[Sequence[str]] | None = None,
+        chain_paths: Sequence[Sequence[str]] | None = None,
         seed: int = 0,
         loss_weights: Mapping[str, float] | None = None,
         **kwargs: Any,
@@ -161,6 +168,7 @@ class MultipathCycleGANTrainer(GANTrainer):
         self.trainable_domains = None if trainable_domains is None else [str(d) for d in trainable_domains]
         self.paths = self._check_paths(paths)
         self.paired_paths = self._check_paired(paired_paths)
+        self.chain_paths = self._check_chains(chain_paths)
         self.path_sampling = path_sampling
         self.guidance = guidance
         self.identity_schedule = identity_schedule
@@ -246,6 +254,18 @@ class MultipathCycleGANTrainer(GANTrainer):
             out.add(pair)
         return out
 
+    def _check_chains(self, chains: Sequence[Sequence[str]] | None) -> dict[tuple[str, str], str]:
+        trained = {p for s, t in self.paths for p in ((s, t), (t, s))}
+        out: dict[tuple[str, str], str] = {}
+        for c in chains or ():
+            chain = tuple(str(d) for d in c)
+            if len(chain) != 3 or (chain[0], chain[2]) not in trained or chain[1] not in self.domains \
+                    or len(set(chain)) != 3:
+                raise ConfigError(None, f"chain_paths: {list(c)} must be [source, via, target] with source -> target "
+                                        f"a trained direction and via another domain")
+            out[(chain[0], chain[2])] = chain[1]
+        return out
+
     def _schedule_identity(self) -> None:
         self.loss_weights["identity"] = DownsampledIdentityLoss.reference_weight(self.state.epoch)
 
@@ -298,6 +318,11 @@ class MultipathCycleGANTrainer(GANTrainer):
                 terms[f"cycle_{key}"] = self.cycle_term(fakes[f"rec_{a}_via_{b}"].float(), real)
                 if (a, b) in self.paired_paths:
                     terms[f"paired_{key}"] = F.l1_loss(fake.float(), self.real(batch, b).float())
+                elif (a, b) in self.chain_paths:
+                    via = self.chain_paths[(a, b)]
+                    with torch.no_grad():
+                        teacher = self.generators[self.generator_name](self.real(batch, via), via, b)
+                    terms[f"chain_{key}"] = F.l1_loss(fake.float(), teacher.float())
                 elif self.guidance == "tissue":
                     labels = self._get(batch, f"labels_{a}")
                     terms[f"tissue_{key}"] = self.tissue_loss(real, fake.float(), labels)
